@@ -1,0 +1,357 @@
+//! Synthetic MyoPS-like cases for demos, tests and CPU-sized experiments.
+//!
+//! A phantom case is a short-axis stack of `slices` slices in the flat MyoPS naming
+//! (`myops_training_<id>_{C0,DE,T2,gd}.nii.gz`, int16, spacing and affine in the header). See
+//! [`anatomy`] for what is drawn and [`contrast`] for how each sequence renders it.
+//!
+//! Defaults ([`PhantomConfig::default`]): 6 cases of 128 × 128 pixels at 1.8 × 1.8 mm in-plane
+//! (a 230 mm field of view), 3–5 slices 14 mm apart, ids from 101. MyoPS itself is about
+//! 480 × 480 × 4 at 0.73 × 0.73 × 14 mm; since the anatomy is defined in millimetres,
+//! `--size 480 480 --spacing 0.73 0.73 14` renders MyoPS-sized data.
+//!
+//! Determinism: case `i` draws from its own stream seeded by `seed::derive(seed, "phantom", i)`,
+//! so the same seed gives the same bytes, and a case does not depend on how many others are made.
+
+pub mod anatomy;
+pub mod contrast;
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, Array3};
+use nifti::NiftiHeader;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::{self, StagedDir};
+use crate::data::cases::Sequence;
+use crate::data::nifti_write;
+use crate::error::{Error, Result};
+use crate::report::contact_sheet::{self, SheetCase};
+use anatomy::{CaseAnatomy, Tissue};
+use contrast::SequenceStyle;
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhantomConfig {
+    pub cases: usize,
+    pub seed: u64,
+    /// In-plane matrix `[H, W]` = NIfTI `[x, y]`.
+    pub size: [usize; 2],
+    /// Inclusive range of the number of slices per case.
+    pub slices: [usize; 2],
+    /// Voxel spacing in mm `[x, y, z]`.
+    pub spacing: [f64; 3],
+    /// Id of the first case; the rest follow consecutively.
+    pub first_id: u32,
+}
+
+impl Default for PhantomConfig {
+    fn default() -> Self {
+        PhantomConfig {
+            cases: 6,
+            seed: 0,
+            size: [128, 128],
+            slices: [3, 5],
+            spacing: [1.8, 1.8, 14.0],
+            first_id: 101,
+        }
+    }
+}
+
+impl PhantomConfig {
+    /// Check every field, naming the one that is out of range.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=10_000).contains(&self.cases) {
+            return Err(Error::invalid("--cases", format!("{} is not in 1..=10000", self.cases)));
+        }
+        if self.size.iter().any(|&n| !(16..=2048).contains(&n)) {
+            return Err(Error::invalid(
+                "--size",
+                format!("{:?}: each side must be in 16..=2048 pixels", self.size),
+            ));
+        }
+        let [lo, hi] = self.slices;
+        if lo == 0 || lo > hi || hi > 64 {
+            return Err(Error::invalid(
+                "--slices",
+                format!("{lo} {hi}: need 1 ≤ MIN ≤ MAX ≤ 64"),
+            ));
+        }
+        if self.spacing.iter().any(|s| !s.is_finite() || *s <= 0.0 || *s > 100.0) {
+            return Err(Error::invalid(
+                "--spacing",
+                format!("{:?}: each spacing must be in (0, 100] mm", self.spacing),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One generated case in memory.
+#[derive(Debug, Clone)]
+pub struct PhantomCase {
+    pub id: String,
+    /// C0, DE, T2, each `[x, y, z]`.
+    pub images: [Array3<i16>; 3],
+    /// MyoPS label codes `[x, y, z]`.
+    pub labels: Array3<u16>,
+    pub header: NiftiHeader,
+    pub has_pathology: bool,
+}
+
+impl PhantomCase {
+    pub fn file_name(&self, volume: &str) -> String {
+        format!("{}_{volume}.nii.gz", self.id)
+    }
+}
+
+/// Generate case number `index` (0-based) of `config`.
+pub fn generate_case(config: &PhantomConfig, index: usize) -> PhantomCase {
+    let mut rng = ChaCha8Rng::seed_from_u64(crate::seed::derive(config.seed, "phantom", index as u64));
+    let [n0, n1] = config.size;
+    let [s0, s1, _] = config.spacing;
+    let nz = rng.random_range(config.slices[0]..=config.slices[1]);
+    let half_fov = [n0 as f64 * s0 / 2.0, n1 as f64 * s1 / 2.0];
+    let anatomy = CaseAnatomy::sample(&mut rng, nz, half_fov);
+    let styles = Sequence::ALL.map(|seq| SequenceStyle::sample(&mut rng, seq));
+
+    let coords = |i: usize, j: usize| {
+        [
+            (i as f64 - (n0 as f64 - 1.0) / 2.0) * s0,
+            (j as f64 - (n1 as f64 - 1.0) / 2.0) * s1,
+        ]
+    };
+    let tissues: Vec<Array2<Tissue>> = (0..nz)
+        .map(|k| Array2::from_shape_fn((n0, n1), |(i, j)| anatomy.tissue_at(k, coords(i, j))))
+        .collect();
+
+    let mut labels = Array3::zeros((n0, n1, nz));
+    for (k, t) in tissues.iter().enumerate() {
+        labels
+            .index_axis_mut(ndarray::Axis(2), k)
+            .assign(&t.mapv(|t| t.label().code()));
+    }
+    let images = styles.map(|style| {
+        let mut vol = Array3::<i16>::zeros((n0, n1, nz));
+        for (k, t) in tissues.iter().enumerate() {
+            let slice = style.render(t, coords, &mut rng);
+            vol.index_axis_mut(ndarray::Axis(2), k)
+                .assign(&slice.mapv(|v| v.round().clamp(0.0, i16::MAX as f64) as i16));
+        }
+        vol
+    });
+
+    let id = format!("myops_training_{}", config.first_id as usize + index);
+    PhantomCase {
+        header: phantom_header(config, nz, &id),
+        id,
+        images,
+        labels,
+        has_pathology: anatomy.has_pathology(),
+    }
+}
+
+/// A NIfTI-1 header for an axis-aligned stack centred on the scanner origin.
+fn phantom_header(config: &PhantomConfig, nz: usize, id: &str) -> NiftiHeader {
+    let [n0, n1] = config.size;
+    let [s0, s1, s2] = config.spacing.map(|s| s as f32);
+    let origin = [
+        -(n0 as f32 - 1.0) / 2.0 * s0,
+        -(n1 as f32 - 1.0) / 2.0 * s1,
+        -(nz as f32 - 1.0) / 2.0 * s2,
+    ];
+    let mut header = NiftiHeader {
+        dim: [3, n0 as u16, n1 as u16, nz as u16, 1, 1, 1, 1],
+        pixdim: [1.0, s0, s1, s2, 1.0, 1.0, 1.0, 1.0],
+        datatype: 4,
+        bitpix: 16,
+        // millimetres and seconds
+        xyzt_units: 2 | 8,
+        qform_code: 1,
+        sform_code: 1,
+        quatern_x: origin[0],
+        quatern_y: origin[1],
+        quatern_z: origin[2],
+        srow_x: [s0, 0.0, 0.0, origin[0]],
+        srow_y: [0.0, s1, 0.0, origin[1]],
+        srow_z: [0.0, 0.0, s2, origin[2]],
+        ..NiftiHeader::default()
+    };
+    let descrip = format!("awsnet phantom seed {} {id}", config.seed);
+    let mut bytes = descrip.into_bytes();
+    bytes.resize(80, 0);
+    header.descrip = bytes;
+    header
+}
+
+/// What [`write_phantoms`] wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhantomSummary {
+    pub out: PathBuf,
+    pub config: PhantomConfig,
+    pub cases: Vec<PhantomCaseInfo>,
+    pub preview: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhantomCaseInfo {
+    pub id: String,
+    pub slices: usize,
+    pub has_pathology: bool,
+    pub files: Vec<PathBuf>,
+}
+
+/// How many cases a preview shows at most, to keep the sheet viewable.
+pub const PREVIEW_MAX_CASES: usize = 12;
+
+/// Generate `config.cases` cases into `out`, all files appearing together at the end (or none on
+/// failure), plus an optional PNG contact sheet of the first [`PREVIEW_MAX_CASES`] cases.
+pub fn write_phantoms(
+    config: &PhantomConfig,
+    out: &Path,
+    preview: Option<&Path>,
+    progress: &indicatif::ProgressBar,
+) -> Result<PhantomSummary> {
+    config.validate()?;
+    let mut staged = StagedDir::new(out)?;
+    let mut infos = Vec::with_capacity(config.cases);
+    let mut sheet = Vec::new();
+    progress.set_length(config.cases as u64);
+    for index in 0..config.cases {
+        let case = generate_case(config, index);
+        let mut files = Vec::new();
+        for (seq, image) in Sequence::ALL.iter().zip(&case.images) {
+            let name = case.file_name(seq.name());
+            nifti_write::write_i16(&staged.file(&name), image, &case.header)?;
+            files.push(out.join(name));
+        }
+        let name = case.file_name("gd");
+        nifti_write::write_labels(&staged.file(&name), &case.labels, &case.header)?;
+        files.push(out.join(name));
+        infos.push(PhantomCaseInfo {
+            id: case.id.clone(),
+            slices: case.labels.dim().2,
+            has_pathology: case.has_pathology,
+            files,
+        });
+        if preview.is_some() && index < PREVIEW_MAX_CASES {
+            sheet.push(SheetCase {
+                images: case.images.clone().map(|v| v.mapv(f32::from)),
+                labels: Some(case.labels.clone()),
+            });
+        }
+        progress.inc(1);
+    }
+    if let Some(path) = preview {
+        let png = contact_sheet::render_png(&sheet)?;
+        atomic::write_bytes(path, &png)?;
+    }
+    staged.commit()?;
+    progress.finish_and_clear();
+    Ok(PhantomSummary {
+        out: out.to_path_buf(),
+        config: config.clone(),
+        cases: infos,
+        preview: preview.map(Path::to_path_buf),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::labels::Label;
+
+    fn small() -> PhantomConfig {
+        PhantomConfig {
+            cases: 8,
+            size: [64, 64],
+            spacing: [3.6, 3.6, 14.0],
+            ..PhantomConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_case_whatever_the_case_count() {
+        let a = generate_case(&small(), 2);
+        let b = generate_case(&PhantomConfig { cases: 3, ..small() }, 2);
+        assert_eq!(a.images, b.images);
+        assert_eq!(a.labels, b.labels);
+        let c = generate_case(&PhantomConfig { seed: 1, ..small() }, 2);
+        assert_ne!(a.images[0], c.images[0]);
+    }
+
+    #[test]
+    fn cases_vary_and_hold_the_myops_structures() {
+        let config = small();
+        let mut centres = Vec::new();
+        let mut with_pathology = 0;
+        for i in 0..config.cases {
+            let case = generate_case(&config, i);
+            let nz = case.labels.dim().2;
+            assert!((3..=5).contains(&nz));
+            let count = |l: Label| case.labels.iter().filter(|&&c| c == l.code()).count();
+            assert!(count(Label::LvBlood) > 0 && count(Label::Myocardium) > 0);
+            assert!(count(Label::RvBlood) > 0, "case {i} has no RV");
+            with_pathology += usize::from(count(Label::Edema) + count(Label::Scar) > 0);
+            // LV centre of mass in the base slice.
+            let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
+            for ((x, y, z), &c) in case.labels.indexed_iter() {
+                if z == 0 && c == Label::LvBlood.code() {
+                    sx += x as f64;
+                    sy += y as f64;
+                    n += 1.0;
+                }
+            }
+            centres.push((sx / n, sy / n));
+        }
+        assert!(with_pathology >= 4, "{with_pathology} of 8 cases with pathology");
+        let off_centre = centres
+            .iter()
+            .filter(|(x, y)| (x - 31.5).abs() > 3.0 || (y - 31.5).abs() > 3.0)
+            .count();
+        assert!(off_centre >= 4, "{centres:?}");
+    }
+
+    #[test]
+    fn sequences_show_their_contrasts_on_the_labels() {
+        // Mean intensity per label in each sequence, pooled over cases.
+        let config = small();
+        let mut sums = std::collections::HashMap::<(usize, u16), (f64, f64)>::new();
+        for i in 0..config.cases {
+            let case = generate_case(&config, i);
+            for (s, img) in case.images.iter().enumerate() {
+                for (v, &c) in img.iter().zip(case.labels.iter()) {
+                    let e = sums.entry((s, c)).or_default();
+                    e.0 += *v as f64;
+                    e.1 += 1.0;
+                }
+            }
+        }
+        let mean = |s: usize, l: Label| {
+            let (t, n) = sums[&(s, l.code())];
+            t / n
+        };
+        let (c0, de, t2) = (0, 1, 2);
+        assert!(mean(c0, Label::LvBlood) > 2.5 * mean(c0, Label::Myocardium));
+        assert!(mean(de, Label::Scar) > 3.0 * mean(de, Label::Myocardium));
+        assert!(mean(de, Label::Edema) > 1.5 * mean(de, Label::Myocardium));
+        assert!(mean(t2, Label::Edema) > 1.5 * mean(t2, Label::Myocardium));
+        assert!(mean(t2, Label::LvBlood) < mean(t2, Label::Myocardium));
+    }
+
+    #[test]
+    fn bad_configs_name_the_flag() {
+        let table = [
+            (PhantomConfig { cases: 0, ..small() }, "--cases"),
+            (PhantomConfig { size: [8, 64], ..small() }, "--size"),
+            (PhantomConfig { slices: [4, 2], ..small() }, "--slices"),
+            (PhantomConfig { spacing: [1.0, f64::NAN, 1.0], ..small() }, "--spacing"),
+        ];
+        for (config, flag) in table {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(flag), "{err}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! awsnet: train, evaluate and compare AWSnet myocardial pathology segmentation models (scar and
+//! edema from multi-sequence cardiac MRI), and run whole experiment grids locally or on Slurm.
+//!
+//! The library holds all logic; the `awsnet` binary only parses arguments, calls in here, and maps
+//! errors to exit codes.
+
+pub mod atomic;
+pub mod data;
+pub mod error;
+pub mod report;
+pub mod seed;
+
+pub use error::{Error, Result};

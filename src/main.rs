@@ -1,0 +1,219 @@
+//! The `awsnet` command line: parse arguments, call the library, print results, and map errors to
+//! exit codes (0 success, 1 internal failure, 2 the user's input or usage) in one place.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use awsnet::data::cases::{self, CaseReport};
+use awsnet::data::inspect;
+use awsnet::data::phantom::{self, PhantomConfig};
+use awsnet::error::{EXIT_INTERNAL, EXIT_USER};
+
+#[derive(Parser)]
+#[command(name = "awsnet", version, about = "AWSnet myocardial pathology segmentation: data, training, evaluation and experiment grids")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate synthetic multi-sequence cases in the flat MyoPS layout
+    Phantom(PhantomArgs),
+    /// Print a NIfTI file's header and voxel statistics as JSON
+    Inspect {
+        /// A NIfTI-1 file (.nii or .nii.gz)
+        file: PathBuf,
+    },
+    /// Discover and validate the MyoPS cases in a directory
+    Cases {
+        dir: PathBuf,
+        /// Print one JSON document instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct PhantomArgs {
+    /// Output directory (created if missing)
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of cases
+    #[arg(long, default_value_t = PhantomConfig::default().cases)]
+    cases: usize,
+    /// Seed: the same seed gives the same bytes
+    #[arg(long, default_value_t = PhantomConfig::default().seed)]
+    seed: u64,
+    /// In-plane size in pixels [default: 128 128]
+    #[arg(long, num_args = 2, value_names = ["H", "W"])]
+    size: Option<Vec<usize>>,
+    /// Range of slices per case [default: 3 5]
+    #[arg(long, num_args = 2, value_names = ["MIN", "MAX"])]
+    slices: Option<Vec<usize>>,
+    /// Voxel spacing in mm [default: 1.8 1.8 14]
+    #[arg(long, num_args = 3, value_names = ["X", "Y", "Z"])]
+    spacing: Option<Vec<f64>>,
+    /// Id of the first case (myops_training_<id>)
+    #[arg(long, default_value_t = PhantomConfig::default().first_id)]
+    first_id: u32,
+    /// Also write a PNG contact sheet: one row per slice, columns C0, DE, T2, labels
+    #[arg(long, value_name = "FILE.png")]
+    preview: Option<PathBuf>,
+}
+
+impl PhantomArgs {
+    fn config(&self) -> PhantomConfig {
+        let d = PhantomConfig::default();
+        PhantomConfig {
+            cases: self.cases,
+            seed: self.seed,
+            size: self.size.as_deref().map_or(d.size, |v| [v[0], v[1]]),
+            slices: self.slices.as_deref().map_or(d.slices, |v| [v[0], v[1]]),
+            spacing: self.spacing.as_deref().map_or(d.spacing, |v| [v[0], v[1], v[2]]),
+            first_id: self.first_id,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(exit_code(&err))
+        }
+    }
+}
+
+/// The one place errors become exit codes.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    if let Some(e) = err.downcast_ref::<awsnet::Error>() {
+        return e.exit_code();
+    }
+    if err.downcast_ref::<UserError>().is_some() {
+        return EXIT_USER;
+    }
+    EXIT_INTERNAL
+}
+
+/// A failure already explained on the output (e.g. invalid cases listed in a report).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UserError(String);
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AWSNET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Phantom(args) => run_phantom(&args),
+        Command::Inspect { file } => {
+            let summary = inspect::inspect(&file)?;
+            print_json(&summary)
+        }
+        Command::Cases { dir, json } => run_cases(&dir, json),
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value).context("writing JSON to stdout")?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn run_phantom(args: &PhantomArgs) -> anyhow::Result<()> {
+    let config = args.config();
+    config.validate()?;
+    let bar = indicatif::ProgressBar::new(config.cases as u64).with_style(
+        indicatif::ProgressStyle::with_template("phantom {bar:30} {pos}/{len} cases {elapsed}")
+            .expect("static template"),
+    );
+    let summary = phantom::write_phantoms(&config, &args.out, args.preview.as_deref(), &bar)?;
+    let with_pathology = summary.cases.iter().filter(|c| c.has_pathology).count();
+    println!(
+        "wrote {} cases ({} with pathology) to {}: {}×{} px, {:?} mm, seed {}",
+        summary.cases.len(),
+        with_pathology,
+        summary.out.display(),
+        config.size[0],
+        config.size[1],
+        config.spacing,
+        config.seed
+    );
+    if let Some(p) = &summary.preview {
+        println!("preview: {}", p.display());
+    }
+    Ok(())
+}
+
+fn run_cases(dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let reports = cases::survey(dir)?;
+    let invalid = reports.iter().filter(|r| !r.valid).count();
+    if json {
+        print_json(&serde_json::json!({
+            "dir": dir.display().to_string(),
+            "cases": reports,
+            "valid": reports.len() - invalid,
+            "invalid": invalid,
+        }))?;
+    } else {
+        print_case_table(&reports);
+    }
+    if invalid > 0 {
+        return Err(UserError(format!(
+            "{invalid} of {} cases in {} are invalid",
+            reports.len(),
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn print_case_table(reports: &[CaseReport]) {
+    let width = reports.iter().map(|r| r.id.len()).max().unwrap_or(2).max(2);
+    println!(
+        "{:width$}  {:>14}  {:>20}  {:>6}  labels",
+        "id", "shape", "spacing (mm)", "slices"
+    );
+    for r in reports {
+        match (&r.summary, &r.error) {
+            (Some(s), _) => {
+                let shape = format!("{}×{}×{}", s.shape[0], s.shape[1], s.shape[2]);
+                let spacing = format!("{:.2}×{:.2}×{:.2}", s.spacing[0], s.spacing[1], s.spacing[2]);
+                let labels = if s.has_labels {
+                    s.labels_present.join(", ")
+                } else {
+                    "(none: no gd file)".to_string()
+                };
+                println!(
+                    "{:width$}  {shape:>14}  {spacing:>20}  {:>6}  {labels}",
+                    r.id, s.slices
+                );
+            }
+            (None, Some(e)) => println!("{:width$}  INVALID: {e}", r.id),
+            (None, None) => println!("{:width$}  INVALID", r.id),
+        }
+    }
+    let invalid = reports.iter().filter(|r| !r.valid).count();
+    println!(
+        "{} cases: {} valid, {invalid} invalid",
+        reports.len(),
+        reports.len() - invalid
+    );
+}

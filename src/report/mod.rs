@@ -1,0 +1,4 @@
+//! Figures and tables for people to read. Reports render results computed elsewhere; they never
+//! compute metrics themselves.
+
+pub mod contact_sheet;
