@@ -18,7 +18,10 @@ pub const EXIT_INTERNAL: u8 = 1;
 pub enum Error {
     /// A NIfTI file that cannot be read or is not what it claims to be.
     #[error("{path}: {problem}", path = path.display())]
-    Nifti { path: PathBuf, problem: NiftiProblem },
+    Nifti {
+        path: PathBuf,
+        problem: NiftiProblem,
+    },
 
     /// A MyoPS case whose files are incomplete or inconsistent.
     #[error("case {case}: {problem}")]
@@ -115,12 +118,17 @@ pub enum NiftiProblem {
     Nifti2Unsupported,
     #[error("Analyze 7.5 files are not supported; convert to NIfTI-1")]
     AnalyzeUnsupported,
-    #[error("header-only NIfTI-1 (.hdr/.img pair) is not supported; convert to a single .nii[.gz]")]
+    #[error(
+        "header-only NIfTI-1 (.hdr/.img pair) is not supported; convert to a single .nii[.gz]"
+    )]
     HeaderOnly,
     #[error("corrupt gzip stream: {0}")]
     Gzip(String),
     #[error("header field {field}: {problem}")]
-    Header { field: &'static str, problem: String },
+    Header {
+        field: &'static str,
+        problem: String,
+    },
     #[error("datatype {name} (code {code}) is not supported: only integer and float voxels are")]
     UnsupportedDatatype { code: i16, name: String },
     #[error("truncated voxel data: the header claims {expected} bytes of voxels after offset {offset}, the file holds {got}")]

@@ -14,7 +14,11 @@ use awsnet::data::phantom::{self, PhantomConfig};
 use awsnet::error::{EXIT_INTERNAL, EXIT_USER};
 
 #[derive(Parser)]
-#[command(name = "awsnet", version, about = "AWSnet myocardial pathology segmentation: data, training, evaluation and experiment grids")]
+#[command(
+    name = "awsnet",
+    version,
+    about = "AWSnet myocardial pathology segmentation: data, training, evaluation and experiment grids"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -74,7 +78,10 @@ impl PhantomArgs {
             seed: self.seed,
             size: self.size.as_deref().map_or(d.size, |v| [v[0], v[1]]),
             slices: self.slices.as_deref().map_or(d.slices, |v| [v[0], v[1]]),
-            spacing: self.spacing.as_deref().map_or(d.spacing, |v| [v[0], v[1], v[2]]),
+            spacing: self
+                .spacing
+                .as_deref()
+                .map_or(d.spacing, |v| [v[0], v[1], v[2]]),
             first_id: self.first_id,
         }
     }
@@ -130,10 +137,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value).context("writing JSON to stdout")?;
-    writeln!(out)?;
-    Ok(())
+    let mut text = serde_json::to_string_pretty(value).context("serialising JSON")?;
+    text.push('\n');
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        // A closed pipe (`awsnet inspect f | head`) is the reader's choice, not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
 }
 
 fn run_phantom(args: &PhantomArgs) -> anyhow::Result<()> {
@@ -195,7 +205,10 @@ fn print_case_table(reports: &[CaseReport]) {
         match (&r.summary, &r.error) {
             (Some(s), _) => {
                 let shape = format!("{}×{}×{}", s.shape[0], s.shape[1], s.shape[2]);
-                let spacing = format!("{:.2}×{:.2}×{:.2}", s.spacing[0], s.spacing[1], s.spacing[2]);
+                let spacing = format!(
+                    "{:.2}×{:.2}×{:.2}",
+                    s.spacing[0], s.spacing[1], s.spacing[2]
+                );
                 let labels = if s.has_labels {
                     s.labels_present.join(", ")
                 } else {

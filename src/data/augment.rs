@@ -73,7 +73,13 @@ impl AugmentParams {
         };
         let [lo, hi] = config.brightness;
         let brightness = (0..channels)
-            .map(|_| if hi > lo { rng.random_range(lo..=hi) } else { lo })
+            .map(|_| {
+                if hi > lo {
+                    rng.random_range(lo..=hi)
+                } else {
+                    lo
+                }
+            })
             .collect();
         AugmentParams {
             flip_h,
@@ -140,7 +146,13 @@ fn bilinear_at(img: &Array2<f32>, a: f64, b: f64) -> f32 {
     };
     // Snap positions within float noise of a pixel centre, so the identity and quarter turns
     // reproduce pixels exactly.
-    let snap = |v: f64| if (v - v.round()).abs() < 1e-9 { v.round() } else { v };
+    let snap = |v: f64| {
+        if (v - v.round()).abs() < 1e-9 {
+            v.round()
+        } else {
+            v
+        }
+    };
     let (a, b) = (snap(a), snap(b));
     let (a0, b0) = (a.floor(), b.floor());
     let (wa, wb) = ((a - a0) as f32, (b - b0) as f32);
@@ -197,7 +209,7 @@ mod tests {
     fn flips_mirror_the_documented_axes() {
         let img = array![[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]];
         let lab = img.mapv(|v| v as u16);
-        let (out, l) = augment(&[img.clone()], Some(&lab), &params(true, false, 0.0));
+        let (out, l) = augment(std::slice::from_ref(&img), Some(&lab), &params(true, false, 0.0));
         assert_eq!(out[0], array![[3.0, 2.0, 1.0], [6.0, 5.0, 4.0]]);
         assert_eq!(l.unwrap(), array![[3u16, 2, 1], [6, 5, 4]]);
         let (out, _) = augment(&[img], None, &params(false, true, 0.0));
@@ -209,7 +221,11 @@ mod tests {
         // A bright square off-centre, labelled 2221 exactly where it is bright.
         let n = 33;
         let lab = Array2::from_shape_fn((n, n), |(i, j)| {
-            if (8..14).contains(&i) && (18..26).contains(&j) { 2221u16 } else { 0 }
+            if (8..14).contains(&i) && (18..26).contains(&j) {
+                2221u16
+            } else {
+                0
+            }
         });
         let img = lab.mapv(|c| if c > 0 { 100.0f32 } else { 0.0 });
         let (out, l) = augment(&[img.clone(), img], Some(&lab), &params(false, false, 9.0));

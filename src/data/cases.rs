@@ -168,8 +168,9 @@ pub fn discover(dir: &Path) -> Result<Vec<CaseFiles>> {
     if cases.is_empty() {
         return Err(Error::Dataset {
             path: dir.to_path_buf(),
-            problem: "no MyoPS cases found (expected files named <case>_{C0,DE|LGE,T2,gd}.nii[.gz])"
-                .into(),
+            problem:
+                "no MyoPS cases found (expected files named <case>_{C0,DE|LGE,T2,gd}.nii[.gz])"
+                    .into(),
         });
     }
     Ok(cases.into_values().collect())
@@ -221,13 +222,15 @@ pub fn load_case(files: &CaseFiles) -> Result<Case> {
         ));
     }
 
+    // A file-level problem (truncated, not NIfTI, …) is reported as this case's problem.
+    let read = |path: &Path| read_nifti(path).map_err(|e| Error::case(id, e.to_string()));
     let mut volumes = Vec::with_capacity(4);
     for seq in Sequence::ALL {
         let path = files.image(seq).expect("checked above");
-        volumes.push((seq.name(), read_nifti(path)?));
+        volumes.push((seq.name(), read(path)?));
     }
     if let Some(gd) = &files.gd {
-        volumes.push(("gd", read_nifti(gd)?));
+        volumes.push(("gd", read(gd)?));
     }
 
     let mut arrays = Vec::with_capacity(volumes.len());
@@ -460,12 +463,30 @@ mod tests {
     #[test]
     fn file_names_map_to_case_and_role() {
         let table = [
-            ("myops_training_101_C0.nii.gz", Some(("myops_training_101", Role::Image(Sequence::C0)))),
-            ("myops_training_101_DE.nii.gz", Some(("myops_training_101", Role::Image(Sequence::DE)))),
-            ("myops_test_201_T2.nii", Some(("myops_test_201", Role::Image(Sequence::T2)))),
-            ("myops_training_101_gd.nii.gz", Some(("myops_training_101", Role::Labels))),
-            ("Case0001_LGE.nii.gz", Some(("Case0001", Role::Image(Sequence::DE)))),
-            ("Case0001_c0.nii.gz", Some(("Case0001", Role::Image(Sequence::C0)))),
+            (
+                "myops_training_101_C0.nii.gz",
+                Some(("myops_training_101", Role::Image(Sequence::C0))),
+            ),
+            (
+                "myops_training_101_DE.nii.gz",
+                Some(("myops_training_101", Role::Image(Sequence::DE))),
+            ),
+            (
+                "myops_test_201_T2.nii",
+                Some(("myops_test_201", Role::Image(Sequence::T2))),
+            ),
+            (
+                "myops_training_101_gd.nii.gz",
+                Some(("myops_training_101", Role::Labels)),
+            ),
+            (
+                "Case0001_LGE.nii.gz",
+                Some(("Case0001", Role::Image(Sequence::DE))),
+            ),
+            (
+                "Case0001_c0.nii.gz",
+                Some(("Case0001", Role::Image(Sequence::C0))),
+            ),
             ("myops_training_101_pred.nii.gz", None),
             ("README.md", None),
             ("_C0.nii.gz", None),

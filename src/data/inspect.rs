@@ -58,6 +58,9 @@ pub fn summarise(vol: &NiftiVolume) -> NiftiSummary {
     let h = &vol.header;
     let ndim = h.dim[0] as usize;
     let (affine_source, affine) = affine(h);
+    // Header fields are f32: print them as the shortest decimal that round-trips through f32
+    // (0.73, not 0.7300000190734863).
+    let affine = affine.map(|row| row.map(|v| (v as f32).to_string().parse().unwrap_or(v)));
     let mut stats = VoxelStats::default();
     for &v in vol.data.iter() {
         stats.add(v);

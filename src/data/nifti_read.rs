@@ -210,14 +210,20 @@ fn validate_header(h: &NiftiHeader) -> std::result::Result<DataLayout, NiftiProb
     let bad = |field, problem: String| NiftiProblem::Header { field, problem };
     let ndim = h.dim[0] as usize;
     if !(1..=7).contains(&ndim) {
-        return Err(bad("dim[0]", format!("{} is not a rank in 1..=7", h.dim[0] as i16)));
+        return Err(bad(
+            "dim[0]",
+            format!("{} is not a rank in 1..=7", h.dim[0] as i16),
+        ));
     }
     let mut voxels: u64 = 1;
     for (i, &d) in h.dim[1..=ndim].iter().enumerate() {
         // `nifti` reads dims as u16; the format stores i16, so show what the file says.
         let signed = d as i16;
         if signed <= 0 {
-            return Err(bad("dim", format!("dim[{}] = {signed} must be positive", i + 1)));
+            return Err(bad(
+                "dim",
+                format!("dim[{}] = {signed} must be positive", i + 1),
+            ));
         }
         voxels *= signed as u64;
     }
@@ -254,7 +260,9 @@ fn supported_datatype(code: i16) -> std::result::Result<NiftiType, NiftiProblem>
     };
     let t: NiftiType = num_from_code(code).ok_or_else(|| unsupported("unknown"))?;
     match t {
-        Uint8 | Int8 | Uint16 | Int16 | Uint32 | Int32 | Uint64 | Int64 | Float32 | Float64 => Ok(t),
+        Uint8 | Int8 | Uint16 | Int16 | Uint32 | Int32 | Uint64 | Int64 | Float32 | Float64 => {
+            Ok(t)
+        }
         other => Err(unsupported(datatype_name(other))),
     }
 }

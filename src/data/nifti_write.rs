@@ -117,8 +117,8 @@ mod tests {
     fn a_shape_that_does_not_match_the_reference_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pred.nii.gz");
-        let err = write_labels(&path, &Array3::zeros((5, 4, 2)), &oblique_header([5, 4, 3]))
-            .unwrap_err();
+        let err =
+            write_labels(&path, &Array3::zeros((5, 4, 2)), &oblique_header([5, 4, 3])).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
         assert!(!path.exists());
     }

@@ -21,7 +21,10 @@ pub fn slices<T: Clone>(volume: &Array3<T>) -> Vec<Array2<T>> {
 
 /// Stack slices back into a volume `[x, y, z]`; all slices must share a shape.
 pub fn stack_slices<T: Clone>(slices: &[Array2<T>]) -> Option<Array3<T>> {
-    let views: Vec<_> = slices.iter().map(|s| s.view().insert_axis(Axis(2))).collect();
+    let views: Vec<_> = slices
+        .iter()
+        .map(|s| s.view().insert_axis(Axis(2)))
+        .collect();
     ndarray::concatenate(Axis(2), &views).ok()
 }
 
@@ -281,17 +284,30 @@ mod tests {
         m[[3, 4]] = 1;
         m[[5, 9]] = 1;
         let b = roi_box(m.view(), 2).unwrap();
-        assert_eq!(b, RoiBox { x0: 1, x1: 8, y0: 2, y1: 12 });
+        assert_eq!(
+            b,
+            RoiBox {
+                x0: 1,
+                x1: 8,
+                y0: 2,
+                y1: 12
+            }
+        );
         assert_eq!(roi_box(Array2::<u8>::zeros((4, 4)).view(), 2), None);
         let sq = b.squared([10, 12]);
         assert_eq!(sq.size(), [10, 10]);
-        assert!(sq.x0 <= b.x0 && sq.x1 >= b.x1 && sq.y0 <= b.y0 && sq.y1 >= b.y1, "{sq:?}");
+        assert!(
+            sq.x0 <= b.x0 && sq.x1 >= b.x1 && sq.y0 <= b.y0 && sq.y1 >= b.y1,
+            "{sq:?}"
+        );
     }
 
     #[test]
     fn bilinear_resize_keeps_constants_and_interpolates_ramps() {
         let flat = Array2::from_elem((7, 5), 3.5f32);
-        assert!(resize_bilinear(flat.view(), [13, 2]).iter().all(|&v| (v - 3.5).abs() < 1e-6));
+        assert!(resize_bilinear(flat.view(), [13, 2])
+            .iter()
+            .all(|&v| (v - 3.5).abs() < 1e-6));
         // 2 → 4 along a ramp [0, 1]: centres at −0.25, 0.25, 0.75, 1.25 → clamp → 0, .25, .75, 1.
         let ramp = array![[0.0f32, 1.0]];
         let up = resize_bilinear(ramp.view(), [1, 4]);
@@ -310,7 +326,11 @@ mod tests {
     fn roi_geometry_round_trips_labels_inside_the_roi() {
         let labels = Array2::from_shape_fn((20, 16), |(x, y)| {
             if (6..14).contains(&x) && (5..13).contains(&y) {
-                if x < 10 { 200u16 } else { 2221 }
+                if x < 10 {
+                    200u16
+                } else {
+                    2221
+                }
             } else {
                 0
             }
@@ -320,7 +340,11 @@ mod tests {
         let mask = crop.mapv(|c| u8::from(c != 0));
         let roi = roi_box(mask.view(), 1).unwrap().squared([18, 18]);
         assert_eq!(roi.size(), [10, 10]);
-        let geo = RoiGeometry { window, roi, input: [20, 20] };
+        let geo = RoiGeometry {
+            window,
+            roi,
+            input: [20, 20],
+        };
         let net_in = geo.labels(labels.view());
         assert_eq!(net_in.shape(), &[20, 20]);
         assert_eq!(geo.restore(net_in.view()), labels);

@@ -3,7 +3,8 @@
 //! One row per slice (cases one after another, a wider gap between cases), four tiles per row:
 //! C0, DE, T2 in grey, then the labels in colour over a dimmed DE. Each sequence is windowed per
 //! case between its 1st and 99.5th percentile. Label colours: myocardium green, LV blood red,
-//! RV blood blue, edema yellow, scar magenta. A slice is drawn with axis 0 downwards.
+//! RV blood blue, edema yellow, scar magenta. Slices are drawn as viewers show them: x (axis 0)
+//! to the right, y (axis 1) upwards.
 
 use ndarray::Array3;
 
@@ -48,7 +49,7 @@ pub fn render_rgb(cases: &[SheetCase]) -> (usize, usize, Vec<u8>) {
     let tile = cases
         .iter()
         .map(|c| c.images[0].dim())
-        .fold((0, 0), |acc, (x, y, _)| (acc.0.max(x), acc.1.max(y)));
+        .fold((0, 0), |acc, (x, y, _)| (acc.0.max(y), acc.1.max(x)));
     let (th, tw) = tile;
     let width = 4 * tw + 5 * TILE_GAP;
     let rows: usize = cases.iter().map(|c| c.images[0].dim().2).sum();
@@ -74,9 +75,10 @@ pub fn render_rgb(cases: &[SheetCase]) -> (usize, usize, Vec<u8>) {
                         let v = (case.images[s][[x, y, z]] - lo) / (hi - lo);
                         (v.clamp(0.0, 1.0) * 255.0) as u8
                     };
+                    let row = top + ny - 1 - y;
                     for s in 0..3 {
                         let g = grey(s);
-                        put(top + x, TILE_GAP + s * (tw + TILE_GAP) + y, [g, g, g]);
+                        put(row, TILE_GAP + s * (tw + TILE_GAP) + x, [g, g, g]);
                     }
                     let base = grey(1) / 2;
                     let colour = case
@@ -85,7 +87,7 @@ pub fn render_rgb(cases: &[SheetCase]) -> (usize, usize, Vec<u8>) {
                         .and_then(|l| label_colour(l[[x, y, z]]))
                         .map(|c| c.map(|ch| ((ch as u16 * 3 + base as u16) / 4) as u8))
                         .unwrap_or([base, base, base]);
-                    put(top + x, TILE_GAP + 3 * (tw + TILE_GAP) + y, colour);
+                    put(row, TILE_GAP + 3 * (tw + TILE_GAP) + x, colour);
                 }
             }
             top += th + TILE_GAP;
@@ -118,9 +120,10 @@ mod tests {
 
     #[test]
     fn sheet_has_a_row_per_slice_and_colours_labels() {
-        let img = Array3::from_shape_fn((6, 5, 2), |(x, _, _)| x as f32);
-        let mut labels = Array3::zeros((6, 5, 2));
-        labels[[3, 2, 1]] = Label::Scar.code();
+        // x runs over 5 columns, y over 6 rows (drawn bottom-up).
+        let img = Array3::from_shape_fn((5, 6, 2), |(x, _, _)| x as f32);
+        let mut labels = Array3::zeros((5, 6, 2));
+        labels[[2, 3, 1]] = Label::Scar.code();
         let case = SheetCase {
             images: [img.clone(), img.clone(), img],
             labels: Some(labels),
@@ -128,13 +131,20 @@ mod tests {
         let (w, h, px) = render_rgb(&[case]);
         assert_eq!(w, 4 * 5 + 5 * TILE_GAP);
         assert_eq!(h, 2 * (6 + TILE_GAP) + TILE_GAP);
-        // The scar voxel of slice 1 sits in row 1's label tile.
-        let (r, c) = (TILE_GAP + (6 + TILE_GAP) + 3, TILE_GAP + 3 * (5 + TILE_GAP) + 2);
+        // The scar voxel (x 2, y 3) of slice 1 sits in row 1's label tile, row 6 − 1 − 3 = 2.
+        let (r, c) = (
+            TILE_GAP + (6 + TILE_GAP) + 2,
+            TILE_GAP + 3 * (5 + TILE_GAP) + 2,
+        );
         let o = (r * w + c) * 3;
         let rgb = &px[o..o + 3];
         assert!(rgb[0] > 150 && rgb[1] < 120 && rgb[2] > 150, "{rgb:?}");
         let png = render_png(&[SheetCase {
-            images: [Array3::zeros((4, 4, 1)), Array3::zeros((4, 4, 1)), Array3::zeros((4, 4, 1))],
+            images: [
+                Array3::zeros((4, 4, 1)),
+                Array3::zeros((4, 4, 1)),
+                Array3::zeros((4, 4, 1)),
+            ],
             labels: None,
         }])
         .unwrap();

@@ -212,12 +212,24 @@ impl CaseAnatomy {
         let lung_near = epi + 2.0 * rv_radial + u(rng, 35.0, 50.0);
         let lungs = [
             Ellipse {
-                centre: add(lv_centre, [lateral[0] * lung_far, lateral[1] * lung_far + u(rng, -10.0, 10.0)]),
+                centre: add(
+                    lv_centre,
+                    [
+                        lateral[0] * lung_far,
+                        lateral[1] * lung_far + u(rng, -10.0, 10.0),
+                    ],
+                ),
                 radii: [u(rng, 30.0, 45.0), u(rng, 55.0, 75.0)],
                 angle: u(rng, -0.3, 0.3),
             },
             Ellipse {
-                centre: add(lv_centre, [-lateral[0] * lung_near, -lateral[1] * lung_near + u(rng, -10.0, 10.0)]),
+                centre: add(
+                    lv_centre,
+                    [
+                        -lateral[0] * lung_near,
+                        -lateral[1] * lung_near + u(rng, -10.0, 10.0),
+                    ],
+                ),
                 radii: [u(rng, 30.0, 45.0), u(rng, 55.0, 75.0)],
                 angle: u(rng, -0.3, 0.3),
             },
@@ -227,19 +239,33 @@ impl CaseAnatomy {
                 let lung = &lungs[rng.random_range(0..2)];
                 let t = u(rng, 0.0, TAU);
                 let r = u(rng, 0.2, 0.8);
-                let off = rot([lung.radii[0] * r * t.cos(), lung.radii[1] * r * t.sin()], lung.angle);
+                let off = rot(
+                    [lung.radii[0] * r * t.cos(), lung.radii[1] * r * t.sin()],
+                    lung.angle,
+                );
                 (add(lung.centre, off), u(rng, 2.0, 4.0))
             })
             .collect();
         let liver = Ellipse {
-            centre: add(lv_centre, rot([-u(rng, 20.0, 50.0), -u(rng, 55.0, 75.0)], heart_turn)),
+            centre: add(
+                lv_centre,
+                rot([-u(rng, 20.0, 50.0), -u(rng, 55.0, 75.0)], heart_turn),
+            ),
             radii: [u(rng, 55.0, 75.0), u(rng, 40.0, 55.0)],
             angle: u(rng, -0.4, 0.4),
         };
-        let spine_c = add(body.centre, [u(rng, -10.0, 10.0), body.radii[1] * u(rng, 0.62, 0.72)]);
+        // +y is anterior (NIfTI's RAS convention): the spine is posterior, the aorta in front of
+        // it and to one side.
+        let spine_c = add(
+            body.centre,
+            [u(rng, -10.0, 10.0), -body.radii[1] * u(rng, 0.62, 0.72)],
+        );
         let spine_r = u(rng, 13.0, 17.0);
         let aorta_r = u(rng, 9.0, 13.0);
-        let aorta_c = add(spine_c, [-(spine_r + aorta_r + u(rng, 2.0, 8.0)), -u(rng, 5.0, 15.0)]);
+        let aorta_c = add(
+            spine_c,
+            [-(spine_r + aorta_r + u(rng, 2.0, 8.0)), u(rng, 5.0, 15.0)],
+        );
 
         let lesions = sample_lesions(rng, slices);
 
@@ -268,7 +294,11 @@ impl CaseAnatomy {
             rv_wall_mm: u(rng, 2.5, 4.0),
             epi_fat_mm: u(rng, 2.0, 6.0),
             epi_fat_phase: u(rng, 0.0, TAU),
-            slow_flow_mm: if rng.random_bool(0.5) { u(rng, 1.5, 3.5) } else { 0.0 },
+            slow_flow_mm: if rng.random_bool(0.5) {
+                u(rng, 1.5, 3.5)
+            } else {
+                0.0
+            },
             lesions,
         }
     }
@@ -310,12 +340,18 @@ impl CaseAnatomy {
             .map(|(i, (amp, ph))| amp * ((i as f64 + 3.0) * theta + ph).sin())
             .sum();
         let r_endo = ellipse_r * (1.0 + ripple);
-        let wall = self.wall_mm * (1.0 - 0.25 * f) * (1.0 + self.wall_amp * (theta - self.wall_phase).cos());
+        let wall = self.wall_mm
+            * (1.0 - 0.25 * f)
+            * (1.0 + self.wall_amp * (theta - self.wall_phase).cos());
         let r_epi = r_endo + wall;
 
         if dist < r_endo {
             let slow = self.slow_flow_mm > 0.0 && r_endo - dist < self.slow_flow_mm;
-            return Some(if slow { Tissue::LvBloodSlowFlow } else { Tissue::LvBlood });
+            return Some(if slow {
+                Tissue::LvBloodSlowFlow
+            } else {
+                Tissue::LvBlood
+            });
         }
         if dist < r_epi {
             let depth = (dist - r_endo) / wall;
@@ -340,7 +376,9 @@ impl CaseAnatomy {
             if rv.grown(self.rv_wall_mm).contains(p) {
                 return Some(Tissue::RvWall);
             }
-            if rv.grown(self.rv_wall_mm + self.epi_fat_mm).contains(p) && self.epi_fat_here(p, centre) {
+            if rv.grown(self.rv_wall_mm + self.epi_fat_mm).contains(p)
+                && self.epi_fat_here(p, centre)
+            {
                 return Some(Tissue::Fat);
             }
         }
@@ -403,7 +441,11 @@ impl CaseAnatomy {
         let (spine_c, spine_r) = self.spine;
         let spine_d = (p[0] - spine_c[0]).hypot(p[1] - spine_c[1]);
         if spine_d < spine_r {
-            return if spine_d < spine_r - 2.5 { Tissue::Marrow } else { Tissue::Bone };
+            return if spine_d < spine_r - 2.5 {
+                Tissue::Marrow
+            } else {
+                Tissue::Bone
+            };
         }
         let (aorta_c, aorta_r) = self.aorta;
         if (p[0] - aorta_c[0]).hypot(p[1] - aorta_c[1]) < aorta_r {
@@ -415,7 +457,10 @@ impl CaseAnatomy {
         }
         // The liver rises into the lower slices (towards the apex).
         let liver = Ellipse {
-            radii: [self.liver.radii[0] * (0.5 + 0.7 * f), self.liver.radii[1] * (0.5 + 0.7 * f)],
+            radii: [
+                self.liver.radii[0] * (0.5 + 0.7 * f),
+                self.liver.radii[1] * (0.5 + 0.7 * f),
+            ],
             ..self.liver
         };
         if liver.contains(p) {
@@ -442,7 +487,11 @@ fn sample_lesions(rng: &mut impl Rng, slices: usize) -> Vec<Lesion> {
         .map(|i| {
             let edema_only = rng.random_bool(0.1);
             let transmural = rng.random_bool(0.35);
-            let scar_half_width = if edema_only { 0.0 } else { u(rng, 25f64, 70f64).to_radians() * if i > 0 { 0.6 } else { 1.0 } };
+            let scar_half_width = if edema_only {
+                0.0
+            } else {
+                u(rng, 25f64, 70f64).to_radians() * if i > 0 { 0.6 } else { 1.0 }
+            };
             let transmurality = if transmural { 1.0 } else { u(rng, 0.35, 0.85) };
             let start = rng.random_range(0..slices.max(1));
             let len = rng.random_range(1..=(slices - start).max(1));
@@ -456,7 +505,8 @@ fn sample_lesions(rng: &mut impl Rng, slices: usize) -> Vec<Lesion> {
                 twist: u(rng, -10f64, 10f64).to_radians(),
                 scar_half_width,
                 transmurality,
-                edema_half_width: scar_half_width.max(15f64.to_radians()) + u(rng, 10f64, 35f64).to_radians(),
+                edema_half_width: scar_half_width.max(15f64.to_radians())
+                    + u(rng, 10f64, 35f64).to_radians(),
                 edema_depth: (transmurality + u(rng, 0.2, 0.5)).min(1.0),
                 mvo: transmural && rng.random_bool(0.4),
                 wiggle_phase: u(rng, 0.0, TAU),

@@ -121,7 +121,9 @@ impl SequenceStyle {
             let bias: f64 = self
                 .bias
                 .iter()
-                .map(|(a, fx, fy, ph)| a * (std::f64::consts::TAU * (fx * p[0] + fy * p[1]) + ph).cos())
+                .map(|(a, fx, fy, ph)| {
+                    a * (std::f64::consts::TAU * (fx * p[0] + fy * p[1]) + ph).cos()
+                })
                 .sum::<f64>()
                 .exp();
             blurred[[i, j]] * bias
@@ -190,7 +192,9 @@ mod tests {
     #[test]
     fn blur_preserves_constants_and_mass() {
         let flat = Array2::from_elem((9, 7), 4.0);
-        assert!(gaussian_blur(&flat, 1.0).iter().all(|v| (v - 4.0).abs() < 1e-9));
+        assert!(gaussian_blur(&flat, 1.0)
+            .iter()
+            .all(|v| (v - 4.0).abs() < 1e-9));
         let mut dot = Array2::zeros((21, 21));
         dot[[10, 10]] = 1.0;
         let b = gaussian_blur(&dot, 1.2);

@@ -64,7 +64,10 @@ impl PhantomConfig {
     /// Check every field, naming the one that is out of range.
     pub fn validate(&self) -> Result<()> {
         if !(1..=10_000).contains(&self.cases) {
-            return Err(Error::invalid("--cases", format!("{} is not in 1..=10000", self.cases)));
+            return Err(Error::invalid(
+                "--cases",
+                format!("{} is not in 1..=10000", self.cases),
+            ));
         }
         if self.size.iter().any(|&n| !(16..=2048).contains(&n)) {
             return Err(Error::invalid(
@@ -79,7 +82,11 @@ impl PhantomConfig {
                 format!("{lo} {hi}: need 1 ≤ MIN ≤ MAX ≤ 64"),
             ));
         }
-        if self.spacing.iter().any(|s| !s.is_finite() || *s <= 0.0 || *s > 100.0) {
+        if self
+            .spacing
+            .iter()
+            .any(|s| !s.is_finite() || *s <= 0.0 || *s > 100.0)
+        {
             return Err(Error::invalid(
                 "--spacing",
                 format!("{:?}: each spacing must be in (0, 100] mm", self.spacing),
@@ -109,7 +116,8 @@ impl PhantomCase {
 
 /// Generate case number `index` (0-based) of `config`.
 pub fn generate_case(config: &PhantomConfig, index: usize) -> PhantomCase {
-    let mut rng = ChaCha8Rng::seed_from_u64(crate::seed::derive(config.seed, "phantom", index as u64));
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(crate::seed::derive(config.seed, "phantom", index as u64));
     let [n0, n1] = config.size;
     let [s0, s1, _] = config.spacing;
     let nz = rng.random_range(config.slices[0]..=config.slices[1]);
@@ -245,6 +253,9 @@ pub fn write_phantoms(
         progress.inc(1);
     }
     if let Some(path) = preview {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
+        }
         let png = contact_sheet::render_png(&sheet)?;
         atomic::write_bytes(path, &png)?;
     }
@@ -275,7 +286,13 @@ mod tests {
     #[test]
     fn the_same_seed_gives_the_same_case_whatever_the_case_count() {
         let a = generate_case(&small(), 2);
-        let b = generate_case(&PhantomConfig { cases: 3, ..small() }, 2);
+        let b = generate_case(
+            &PhantomConfig {
+                cases: 3,
+                ..small()
+            },
+            2,
+        );
         assert_eq!(a.images, b.images);
         assert_eq!(a.labels, b.labels);
         let c = generate_case(&PhantomConfig { seed: 1, ..small() }, 2);
@@ -306,7 +323,10 @@ mod tests {
             }
             centres.push((sx / n, sy / n));
         }
-        assert!(with_pathology >= 4, "{with_pathology} of 8 cases with pathology");
+        assert!(
+            with_pathology >= 4,
+            "{with_pathology} of 8 cases with pathology"
+        );
         let off_centre = centres
             .iter()
             .filter(|(x, y)| (x - 31.5).abs() > 3.0 || (y - 31.5).abs() > 3.0)
@@ -344,10 +364,34 @@ mod tests {
     #[test]
     fn bad_configs_name_the_flag() {
         let table = [
-            (PhantomConfig { cases: 0, ..small() }, "--cases"),
-            (PhantomConfig { size: [8, 64], ..small() }, "--size"),
-            (PhantomConfig { slices: [4, 2], ..small() }, "--slices"),
-            (PhantomConfig { spacing: [1.0, f64::NAN, 1.0], ..small() }, "--spacing"),
+            (
+                PhantomConfig {
+                    cases: 0,
+                    ..small()
+                },
+                "--cases",
+            ),
+            (
+                PhantomConfig {
+                    size: [8, 64],
+                    ..small()
+                },
+                "--size",
+            ),
+            (
+                PhantomConfig {
+                    slices: [4, 2],
+                    ..small()
+                },
+                "--slices",
+            ),
+            (
+                PhantomConfig {
+                    spacing: [1.0, f64::NAN, 1.0],
+                    ..small()
+                },
+                "--spacing",
+            ),
         ];
         for (config, flag) in table {
             let err = config.validate().unwrap_err().to_string();
