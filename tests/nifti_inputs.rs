@@ -129,6 +129,7 @@ fn broken_files_are_clean_user_errors() {
     let mut huge = Hdr::new(&[64, 64, 64], 4, 16);
     huge.vox_offset = 352.0;
     let absurd = Hdr::new(&[30000, 30000, 30000], 64, 64);
+    let overflow = Hdr::new(&[32767; 7], 64, 64);
     let mut bad_dim = Hdr::new(&[3, -2, 1], 4, 16);
     bad_dim.vox_offset = 352.0;
     let complex = Hdr::new(&[3, 2, 1], 32, 64);
@@ -187,6 +188,11 @@ fn broken_files_are_clean_user_errors() {
             &["truncated voxel data"],
         ),
         ("absurd.nii", absurd.file(&[]), &["more than awsnet reads"]),
+        (
+            "overflow.nii",
+            overflow.file(&[]),
+            &["more than awsnet reads"],
+        ),
         (
             "bad_dim.nii",
             bad_dim.file(&encode(4, &VALUES, false)),

@@ -209,7 +209,11 @@ mod tests {
     fn flips_mirror_the_documented_axes() {
         let img = array![[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]];
         let lab = img.mapv(|v| v as u16);
-        let (out, l) = augment(std::slice::from_ref(&img), Some(&lab), &params(true, false, 0.0));
+        let (out, l) = augment(
+            std::slice::from_ref(&img),
+            Some(&lab),
+            &params(true, false, 0.0),
+        );
         assert_eq!(out[0], array![[3.0, 2.0, 1.0], [6.0, 5.0, 4.0]]);
         assert_eq!(l.unwrap(), array![[3u16, 2, 1], [6, 5, 4]]);
         let (out, _) = augment(&[img], None, &params(false, true, 0.0));

@@ -20,12 +20,12 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array3, ArrayD, Ix3};
+use ndarray::Array3;
 use nifti::NiftiHeader;
 use serde::Serialize;
 
 use crate::data::labels::Label;
-use crate::data::nifti_read::{read_nifti, NiftiVolume};
+use crate::data::nifti_read::{read_nifti, spacing3, NiftiVolume};
 use crate::error::{Error, Result};
 
 /// Relative tolerance when comparing the voxel spacing of a case's volumes: headers written by
@@ -222,102 +222,105 @@ pub fn load_case(files: &CaseFiles) -> Result<Case> {
         ));
     }
 
-    // A file-level problem (truncated, not NIfTI, …) is reported as this case's problem.
-    let read = |path: &Path| read_nifti(path).map_err(|e| Error::case(id, e.to_string()));
     let mut volumes = Vec::with_capacity(4);
     for seq in Sequence::ALL {
         let path = files.image(seq).expect("checked above");
-        volumes.push((seq.name(), read(path)?));
+        volumes.push(CaseVolume::load(id, seq.name(), path)?);
     }
     if let Some(gd) = &files.gd {
-        volumes.push(("gd", read(gd)?));
+        volumes.push(CaseVolume::load(id, "gd", gd)?);
     }
-
-    let mut arrays = Vec::with_capacity(volumes.len());
-    for (name, vol) in &volumes {
-        arrays.push(as_3d(id, name, vol)?);
-    }
-    check_same_geometry(id, &volumes, &arrays)?;
-
-    let mut images = Vec::with_capacity(3);
-    for ((name, vol), array) in volumes.iter().zip(&arrays).take(3) {
-        check_finite(id, name, &vol.path, array)?;
-        images.push(array.mapv(|v| v as f32));
+    check_same_geometry(id, &volumes)?;
+    for vol in &volumes[..3] {
+        check_finite(id, vol)?;
     }
     let labels = match volumes.get(3) {
-        Some((_, vol)) => Some(label_codes(id, &vol.path, &arrays[3])?),
+        Some(gd) => Some(label_codes(id, gd)?),
         None => None,
     };
-
-    let de = &volumes[Sequence::DE as usize].1;
-    let [c0, de_img, t2]: [Array3<f32>; 3] = images
-        .try_into()
-        .map_err(|_| Error::Internal("three image volumes expected".into()))?;
+    let de = &volumes[Sequence::DE as usize];
     Ok(Case {
         id: id.to_string(),
         files: files.clone(),
-        images: [c0, de_img, t2],
+        images: std::array::from_fn(|i| volumes[i].data.mapv(|v| v as f32)),
         labels,
-        spacing: de.spacing3(),
+        spacing: de.spacing,
         header: de.header.clone(),
     })
 }
 
-/// View a volume as `[x, y, z]`: 2-D becomes one slice; trailing dimensions of size 1 are dropped.
-fn as_3d(case: &str, name: &str, vol: &NiftiVolume) -> Result<Array3<f64>> {
-    let shape = vol.data.shape();
-    let extra_ok = shape.iter().skip(3).all(|&d| d == 1);
-    if shape.len() < 2 || !extra_ok {
-        return Err(Error::case(
-            case,
-            format!(
-                "{name} ({}) has shape {shape:?}; a sequence must be a 3-D volume [x, y, slices]",
-                vol.path.display()
-            ),
-        ));
-    }
-    let (x, y) = (shape[0], shape[1]);
-    let z = shape.get(2).copied().unwrap_or(1);
-    let data: ArrayD<f64> = vol.data.clone();
-    let reshaped = data
-        .into_shape_with_order(((x, y, z), ndarray::Order::ColumnMajor))
-        .map_err(|e| Error::Internal(format!("reshape {shape:?}: {e}")))?;
-    reshaped
-        .into_dimensionality::<Ix3>()
-        .map_err(|e| Error::Internal(e.to_string()))
+/// One volume of a case, as `[x, y, z]`.
+struct CaseVolume {
+    name: &'static str,
+    path: PathBuf,
+    header: NiftiHeader,
+    spacing: [f64; 3],
+    data: Array3<f64>,
 }
 
-fn check_same_geometry(
-    case: &str,
-    volumes: &[(&str, NiftiVolume)],
-    arrays: &[Array3<f64>],
-) -> Result<()> {
-    let (ref_name, ref_vol) = &volumes[0];
-    let ref_shape = arrays[0].shape();
-    let ref_spacing = ref_vol.spacing3();
-    for ((name, vol), array) in volumes.iter().zip(arrays).skip(1) {
-        if array.shape() != ref_shape {
+impl CaseVolume {
+    /// Read `path`; a 2-D image becomes one slice and trailing dimensions of size 1 are dropped.
+    /// File-level problems (truncated, not NIfTI, …) are reported as the case's problem.
+    fn load(case: &str, name: &'static str, path: &Path) -> Result<Self> {
+        let NiftiVolume { header, data, .. } =
+            read_nifti(path).map_err(|e| Error::case(case, e.to_string()))?;
+        let shape = data.shape().to_vec();
+        let extra_ok = shape.iter().skip(3).all(|&d| d == 1);
+        if shape.len() < 2 || !extra_ok {
             return Err(Error::case(
                 case,
                 format!(
-                    "sequences differ in shape: {ref_name} {ref_shape:?} ({}) vs {name} {:?} ({})",
-                    ref_vol.path.display(),
-                    array.shape(),
+                    "{name} ({}) has shape {shape:?}; a sequence must be a 3-D volume [x, y, slices]",
+                    path.display()
+                ),
+            ));
+        }
+        let z = shape.get(2).copied().unwrap_or(1);
+        let data = data
+            .into_shape_with_order(((shape[0], shape[1], z), ndarray::Order::ColumnMajor))
+            .map_err(|e| Error::Internal(format!("reshape {shape:?}: {e}")))?;
+        Ok(CaseVolume {
+            name,
+            path: path.to_path_buf(),
+            spacing: spacing3(&header),
+            header,
+            data,
+        })
+    }
+}
+
+fn check_same_geometry(case: &str, volumes: &[CaseVolume]) -> Result<()> {
+    let first = &volumes[0];
+    for vol in &volumes[1..] {
+        if vol.data.shape() != first.data.shape() {
+            return Err(Error::case(
+                case,
+                format!(
+                    "sequences differ in shape: {} {:?} ({}) vs {} {:?} ({})",
+                    first.name,
+                    first.data.shape(),
+                    first.path.display(),
+                    vol.name,
+                    vol.data.shape(),
                     vol.path.display()
                 ),
             ));
         }
-        let spacing = vol.spacing3();
-        let differs = ref_spacing
+        let differs = first
+            .spacing
             .iter()
-            .zip(spacing)
+            .zip(vol.spacing)
             .any(|(&a, b)| (a - b).abs() > SPACING_TOLERANCE * a.abs().max(b.abs()));
         if differs {
             return Err(Error::case(
                 case,
                 format!(
-                    "voxel spacing differs: {ref_name} {ref_spacing:?} mm ({}) vs {name} {spacing:?} mm ({})",
-                    ref_vol.path.display(),
+                    "voxel spacing differs: {} {:?} mm ({}) vs {} {:?} mm ({})",
+                    first.name,
+                    first.spacing,
+                    first.path.display(),
+                    vol.name,
+                    vol.spacing,
                     vol.path.display()
                 ),
             ));
@@ -326,15 +329,16 @@ fn check_same_geometry(
     Ok(())
 }
 
-fn check_finite(case: &str, name: &str, path: &Path, data: &Array3<f64>) -> Result<()> {
-    let mut bad = data.indexed_iter().filter(|(_, v)| !v.is_finite());
+fn check_finite(case: &str, vol: &CaseVolume) -> Result<()> {
+    let mut bad = vol.data.indexed_iter().filter(|(_, v)| !v.is_finite());
     if let Some(((x, y, z), v)) = bad.next() {
         let count = 1 + bad.count();
         return Err(Error::case(
             case,
             format!(
-                "{name} ({}) has {count} non-finite voxel(s), the first {v} at [{x}, {y}, {z}]",
-                path.display()
+                "{} ({}) has {count} non-finite voxel(s), the first {v} at [{x}, {y}, {z}]",
+                vol.name,
+                vol.path.display()
             ),
         ));
     }
@@ -342,9 +346,9 @@ fn check_finite(case: &str, name: &str, path: &Path, data: &Array3<f64>) -> Resu
 }
 
 /// Convert a label volume to MyoPS codes, refusing anything that is not one.
-fn label_codes(case: &str, path: &Path, data: &Array3<f64>) -> Result<Array3<u16>> {
+fn label_codes(case: &str, gd: &CaseVolume) -> Result<Array3<u16>> {
     let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
-    let codes = data.mapv(|v| {
+    let codes = gd.data.mapv(|v| {
         let code = (v.fract() == 0.0 && (0.0..=u16::MAX as f64).contains(&v))
             .then_some(v as u16)
             .filter(|&c| Label::from_code(c).is_some());
@@ -366,7 +370,7 @@ fn label_codes(case: &str, path: &Path, data: &Array3<f64>) -> Result<Array3<u16
             case,
             format!(
                 "gd ({}) holds unknown label values {list}; MyoPS codes are 0, 200, 500, 600, 1220, 2221",
-                path.display()
+                gd.path.display()
             ),
         ));
     }

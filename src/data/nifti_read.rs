@@ -225,10 +225,11 @@ fn validate_header(h: &NiftiHeader) -> std::result::Result<DataLayout, NiftiProb
                 format!("dim[{}] = {signed} must be positive", i + 1),
             ));
         }
-        voxels *= signed as u64;
+        // Saturating: seven dims of 32767 overflow u64, and any such claim is refused below.
+        voxels = voxels.saturating_mul(signed as u64);
     }
     let datatype = supported_datatype(h.datatype)?;
-    let bytes = voxels * datatype.size_of() as u64;
+    let bytes = voxels.saturating_mul(datatype.size_of() as u64);
     if bytes > MAX_VOXEL_BYTES {
         return Err(bad(
             "dim",
