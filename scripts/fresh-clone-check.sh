@@ -7,8 +7,15 @@
 set -euo pipefail
 
 src=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
-dest=${1:-$(mktemp -d /tmp/awsnet-fresh.XXXXXX)}
-rm -rf "$dest"
+if [ $# -ge 1 ]; then
+    dest=$1
+    if [ -e "$dest" ]; then
+        echo "$dest exists: give a path that does not exist yet" >&2
+        exit 2
+    fi
+else
+    dest=$(mktemp -u /tmp/awsnet-fresh.XXXXXX)
+fi
 git clone --quiet "$src" "$dest"
 cd "$dest"
 if [ "${AWSNET_REUSE_TARGET:-0}" = 1 ]; then

@@ -19,15 +19,64 @@ use crate::error::{Error, Result};
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A temporary sibling of `path` that keeps its file name as a suffix, so that writers which pick
-/// a format from the extension (`.nii.gz` → gzip) still see it.
+/// A hidden temporary sibling of `path` with the same extension (`.nii.gz` kept whole), so that
+/// writers which choose a format from the name still see the right one, and nothing else in the
+/// name can confuse them.
 fn temp_sibling(path: &Path) -> PathBuf {
     let name = path
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
+    let suffix = if name.ends_with(".nii.gz") {
+        ".nii.gz".to_string()
+    } else {
+        path.extension()
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_default()
+    };
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".awsnet-tmp-{}-{n}-{name}", std::process::id()))
+    path.with_file_name(format!(".awsnet-tmp-{}-{n}{suffix}", std::process::id()))
+}
+
+/// A file written and fsynced under a temporary name, waiting to be renamed into place by
+/// [`commit`](Self::commit). Dropping it uncommitted removes the temporary file.
+pub struct PreparedFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+impl PreparedFile {
+    /// Write `dest`'s future content: `write` fills a temporary file, which is then fsynced.
+    pub fn prepare<F>(dest: &Path, write: F) -> Result<Self>
+    where
+        F: FnOnce(&Path) -> io::Result<()>,
+    {
+        let prepared = PreparedFile {
+            tmp: temp_sibling(dest),
+            dest: dest.to_path_buf(),
+            committed: false,
+        };
+        write(&prepared.tmp)
+            .and_then(|()| File::open(&prepared.tmp)?.sync_all())
+            .map_err(|e| Error::write(dest, e))?;
+        Ok(prepared)
+    }
+
+    /// Rename the file into place and make the rename durable.
+    pub fn commit(mut self) -> Result<()> {
+        fs::rename(&self.tmp, &self.dest).map_err(|e| Error::write(&self.dest, e))?;
+        self.committed = true;
+        fsync_dir(parent_dir(&self.dest))
+    }
+}
+
+impl Drop for PreparedFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Write `path` atomically: `write` fills a temporary file, which is then fsynced and renamed.
@@ -35,15 +84,7 @@ pub fn write_with<F>(path: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&Path) -> io::Result<()>,
 {
-    let tmp = temp_sibling(path);
-    let result = write(&tmp)
-        .and_then(|()| File::open(&tmp)?.sync_all())
-        .and_then(|()| fs::rename(&tmp, path));
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::write(path, e));
-    }
-    sync_parent(path)
+    PreparedFile::prepare(path, write)?.commit()
 }
 
 /// Write `bytes` to `path` atomically.
@@ -55,12 +96,15 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Fsync the directory holding `path`, making a rename into it durable.
-fn sync_parent(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
-    };
+    }
+}
+
+/// Fsync a directory, making renames into it durable.
+fn fsync_dir(dir: &Path) -> Result<()> {
     // Opening a directory to fsync it is not possible on every platform; where it is not, the
     // rename is still atomic, only its durability across a power loss is weaker.
     if let Ok(d) = File::open(dir) {
@@ -74,12 +118,15 @@ pub struct StagedDir {
     dest: PathBuf,
     staging: PathBuf,
     files: Vec<String>,
+    /// `dest` did not exist before: remove it again if nothing is committed.
+    created_dest: bool,
     committed: bool,
 }
 
 impl StagedDir {
     /// Prepare to write into `dest` (created if missing).
     pub fn new(dest: &Path) -> Result<Self> {
+        let created_dest = !dest.exists();
         fs::create_dir_all(dest).map_err(|e| Error::write(dest, e))?;
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let staging = dest.join(format!(".awsnet-staging-{}-{n}", std::process::id()));
@@ -88,6 +135,7 @@ impl StagedDir {
             dest: dest.to_path_buf(),
             staging,
             files: Vec::new(),
+            created_dest,
             committed: false,
         })
     }
@@ -98,7 +146,8 @@ impl StagedDir {
         self.staging.join(name)
     }
 
-    /// Fsync every staged file, move them all into `dest`, and fsync `dest`.
+    /// Fsync every staged file, move them all into `dest`, and fsync `dest`. If a move fails,
+    /// the files already moved are removed again, so `dest` never holds part of the set.
     pub fn commit(mut self) -> Result<Vec<PathBuf>> {
         for name in &self.files {
             let p = self.staging.join(name);
@@ -109,12 +158,17 @@ impl StagedDir {
         let mut finals = Vec::with_capacity(self.files.len());
         for name in &self.files {
             let to = self.dest.join(name);
-            fs::rename(self.staging.join(name), &to).map_err(|e| Error::write(&to, e))?;
+            if let Err(e) = fs::rename(self.staging.join(name), &to) {
+                for done in &finals {
+                    let _ = fs::remove_file(done);
+                }
+                return Err(Error::write(&to, e));
+            }
             finals.push(to);
         }
         self.committed = true;
         let _ = fs::remove_dir(&self.staging);
-        sync_parent(&self.dest.join("x"))?;
+        fsync_dir(&self.dest)?;
         Ok(finals)
     }
 }
@@ -123,6 +177,10 @@ impl Drop for StagedDir {
     fn drop(&mut self) {
         if !self.committed {
             let _ = fs::remove_dir_all(&self.staging);
+            if self.created_dest {
+                // Only succeeds if empty: never removes anything that was there before.
+                let _ = fs::remove_dir(&self.dest);
+            }
         }
     }
 }
@@ -157,6 +215,34 @@ mod tests {
     }
 
     #[test]
+    fn temp_names_keep_the_extension_and_nothing_else() {
+        let t = temp_sibling(Path::new("/d/case.v2.NII.GZ"));
+        let name = t.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with(".awsnet-tmp-") && name.ends_with(".nii.gz"),
+            "{name}"
+        );
+        assert_eq!(name.matches('.').count(), 3, "{name}");
+        let t = temp_sibling(Path::new("summary.json"));
+        assert!(t.to_string_lossy().ends_with(".json"));
+    }
+
+    #[test]
+    fn an_uncommitted_prepared_file_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.png");
+        let prepared = PreparedFile::prepare(&p, |tmp| fs::write(tmp, b"png")).unwrap();
+        assert!(!p.exists());
+        drop(prepared);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        PreparedFile::prepare(&p, |tmp| fs::write(tmp, b"png"))
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"png");
+    }
+
+    #[test]
     fn staged_files_appear_only_on_commit() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
@@ -165,7 +251,10 @@ mod tests {
             fs::write(staged.file("x.txt"), b"x").unwrap();
             // dropped without commit
         }
-        assert_eq!(fs::read_dir(&out).unwrap().count(), 0);
+        assert!(
+            !out.exists(),
+            "a directory created for nothing is removed again"
+        );
 
         let mut staged = StagedDir::new(&out).unwrap();
         fs::write(staged.file("x.txt"), b"x").unwrap();

@@ -65,7 +65,19 @@ impl Error {
             | Error::Dataset { .. }
             | Error::InvalidArgument { .. }
             | Error::Read { .. } => EXIT_USER,
-            Error::Write { .. } | Error::Internal(_) => EXIT_INTERNAL,
+            // An output path the user named that cannot be a file there is theirs to fix; a
+            // full disk or a vanished mount is not.
+            Error::Write { source, .. } => match source.kind() {
+                std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::NotADirectory
+                | std::io::ErrorKind::IsADirectory
+                | std::io::ErrorKind::AlreadyExists
+                | std::io::ErrorKind::DirectoryNotEmpty
+                | std::io::ErrorKind::ReadOnlyFilesystem
+                | std::io::ErrorKind::InvalidFilename => EXIT_USER,
+                _ => EXIT_INTERNAL,
+            },
+            Error::Internal(_) => EXIT_INTERNAL,
         }
     }
 

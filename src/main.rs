@@ -68,6 +68,9 @@ struct PhantomArgs {
     /// Also write a PNG contact sheet: one row per slice, columns C0, DE, T2, labels
     #[arg(long, value_name = "FILE.png")]
     preview: Option<PathBuf>,
+    /// Replace files of the same names even if awsnet did not write them
+    #[arg(long)]
+    force: bool,
 }
 
 impl PhantomArgs {
@@ -136,27 +139,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut text = serde_json::to_string_pretty(value).context("serialising JSON")?;
-    text.push('\n');
+/// Write to stdout. A closed pipe (`awsnet cases d | head -1`) is the reader's choice, not a
+/// failure, and must not panic the way `println!` would.
+fn print_out(text: &str) -> anyhow::Result<()> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
-        // A closed pipe (`awsnet inspect f | head`) is the reader's choice, not a failure.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("writing to stdout"),
     }
 }
 
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("serialising JSON")?;
+    print_out(&format!("{text}\n"))
+}
+
 fn run_phantom(args: &PhantomArgs) -> anyhow::Result<()> {
     let config = args.config();
-    config.validate()?;
     let bar = indicatif::ProgressBar::new(config.cases as u64).with_style(
         indicatif::ProgressStyle::with_template("phantom {bar:30} {pos}/{len} cases {elapsed}")
             .expect("static template"),
     );
-    let summary = phantom::write_phantoms(&config, &args.out, args.preview.as_deref(), &bar)?;
+    let summary = phantom::write_phantoms(
+        &config,
+        &args.out,
+        args.preview.as_deref(),
+        args.force,
+        &bar,
+    )?;
     let with_pathology = summary.cases.iter().filter(|c| c.has_pathology).count();
-    println!(
-        "wrote {} cases ({} with pathology) to {}: {}×{} px, {:?} mm, seed {}",
+    let mut text = format!(
+        "wrote {} cases ({} with pathology) to {}: {}×{} px, {:?} mm, seed {}\n",
         summary.cases.len(),
         with_pathology,
         summary.out.display(),
@@ -166,9 +178,9 @@ fn run_phantom(args: &PhantomArgs) -> anyhow::Result<()> {
         config.seed
     );
     if let Some(p) = &summary.preview {
-        println!("preview: {}", p.display());
+        text += &format!("preview: {}\n", p.display());
     }
-    Ok(())
+    print_out(&text)
 }
 
 fn run_cases(dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
@@ -182,7 +194,7 @@ fn run_cases(dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
             "invalid": invalid,
         }))?;
     } else {
-        print_case_table(&reports);
+        print_out(&case_table(&reports))?;
     }
     if invalid > 0 {
         return Err(UserError(format!(
@@ -195,14 +207,17 @@ fn run_cases(dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_case_table(reports: &[CaseReport]) {
+fn case_table(reports: &[CaseReport]) -> String {
+    use std::fmt::Write as _;
+    let mut t = String::new();
     let width = reports.iter().map(|r| r.id.len()).max().unwrap_or(2).max(2);
-    println!(
+    let _ = writeln!(
+        t,
         "{:width$}  {:>14}  {:>20}  {:>6}  labels",
         "id", "shape", "spacing (mm)", "slices"
     );
     for r in reports {
-        match (&r.summary, &r.error) {
+        let _ = match (&r.summary, &r.error) {
             (Some(s), _) => {
                 let shape = format!("{}×{}×{}", s.shape[0], s.shape[1], s.shape[2]);
                 let spacing = format!(
@@ -214,19 +229,22 @@ fn print_case_table(reports: &[CaseReport]) {
                 } else {
                     "(none: no gd file)".to_string()
                 };
-                println!(
+                writeln!(
+                    t,
                     "{:width$}  {shape:>14}  {spacing:>20}  {:>6}  {labels}",
                     r.id, s.slices
-                );
+                )
             }
-            (None, Some(e)) => println!("{:width$}  INVALID: {e}", r.id),
-            (None, None) => println!("{:width$}  INVALID", r.id),
-        }
+            (None, Some(e)) => writeln!(t, "{:width$}  INVALID: {e}", r.id),
+            (None, None) => writeln!(t, "{:width$}  INVALID", r.id),
+        };
     }
     let invalid = reports.iter().filter(|r| !r.valid).count();
-    println!(
+    let _ = writeln!(
+        t,
         "{} cases: {} valid, {invalid} invalid",
         reports.len(),
         reports.len() - invalid
     );
+    t
 }

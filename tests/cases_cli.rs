@@ -263,6 +263,27 @@ fn invalid_cases_are_reported_by_name_and_reason() {
 }
 
 #[test]
+fn two_files_for_one_volume_make_only_that_case_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let flat = phantoms(dir.path());
+    let (a, h) = read_i16(&flat.join("myops_training_102_T2.nii.gz"));
+    write_i16(&flat.join("myops_training_102_T2.nii"), &a, &h).unwrap();
+    let run = awsnet(&["cases", flat.to_str().unwrap()]);
+    run.assert_user_error(&["1 of 2 cases"]);
+    assert!(
+        run.stdout.contains("two files for one volume"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("myops_training_102_T2.nii and "),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("1 valid, 1 invalid"), "{}", run.stdout);
+}
+
+#[test]
 fn a_directory_without_cases_is_a_user_error() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("notes.txt"), "hi").unwrap();

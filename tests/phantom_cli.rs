@@ -137,8 +137,28 @@ fn a_failed_preview_leaves_no_dataset_behind() {
     let png = dir.path().join("sheet.png");
     fs::create_dir_all(png.join("occupied")).unwrap();
     let run = phantom(&out, "2", &["--preview", png.to_str().unwrap()]);
-    assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("sheet.png"), "{}", run.stderr);
-    let left: Vec<_> = fs::read_dir(&out).map(|d| d.count()).into_iter().collect();
-    assert!(left.is_empty() || left == [0], "{left:?}");
+    run.assert_user_error(&["sheet.png", "is a directory"]);
+    assert!(
+        !out.exists(),
+        "the output directory was created for nothing and must be gone"
+    );
+}
+
+#[test]
+fn files_awsnet_did_not_write_are_only_replaced_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p");
+    // Rerunning into the same folder replaces earlier phantoms without fuss.
+    assert_eq!(phantom(&out, "4", &[]).code, 0);
+    assert_eq!(phantom(&out, "5", &[]).code, 0);
+    // A "real" scan under a phantom's name: a NIfTI without the phantom description.
+    let real = out.join("myops_training_102_DE.nii.gz");
+    let h = common::Hdr::new(&[2, 2, 1], 4, 16);
+    let bytes = common::gzip(&h.file(&common::encode(4, &[1.0, 2.0, 3.0, 4.0], false)));
+    fs::write(&real, &bytes).unwrap();
+    let before = contents(&out);
+    phantom(&out, "6", &[]).assert_user_error(&["myops_training_102_DE.nii.gz", "--force"]);
+    assert_eq!(contents(&out), before, "nothing was touched");
+    assert_eq!(phantom(&out, "6", &["--force"]).code, 0);
+    assert_ne!(fs::read(&real).unwrap(), bytes);
 }

@@ -1,4 +1,4 @@
-//! Training-time augmentation (SPEC §Stage 2, paper §4.2): horizontal and vertical flips, a rotation
+//! Training-time augmentation (AWSnet paper §4.2): horizontal and vertical flips, a rotation
 //! of at most 10°, and a brightness factor drawn from U[0.5, 1.5] for each sequence.
 //!
 //! One geometric transform is drawn per sample and applied to every channel and to the labels, so
@@ -14,6 +14,8 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 
 /// Which augmentations to draw, and their ranges.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -38,6 +40,32 @@ impl Default for AugmentConfig {
 }
 
 impl AugmentConfig {
+    /// Check the ranges, naming the field that is out of them.
+    pub fn validate(&self) -> Result<()> {
+        let p = self.flip_probability;
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::invalid(
+                "augment.flip_probability",
+                format!("{p} is not in [0, 1]"),
+            ));
+        }
+        let r = self.max_rotation_deg;
+        if !(0.0..=180.0).contains(&r) {
+            return Err(Error::invalid(
+                "augment.max_rotation_deg",
+                format!("{r} is not in [0, 180]"),
+            ));
+        }
+        let [lo, hi] = self.brightness;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 < lo && lo <= hi) {
+            return Err(Error::invalid(
+                "augment.brightness",
+                format!("[{lo}, {hi}] is not a range 0 < lo ≤ hi"),
+            ));
+        }
+        Ok(())
+    }
+
     /// No augmentation at all (validation, inference).
     pub fn none() -> Self {
         AugmentConfig {
@@ -59,14 +87,20 @@ pub struct AugmentParams {
 }
 
 impl AugmentParams {
-    /// Draw the augmentation for `channels` channels from `seed`.
+    /// Draw the augmentation for `channels` channels from `seed`. `config` should have passed
+    /// [`AugmentConfig::validate`]; out-of-range values are tamed rather than trusted.
     pub fn sample(config: &AugmentConfig, channels: usize, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let p = config.flip_probability.clamp(0.0, 1.0) as f64;
+        let p = f64::from(config.flip_probability);
+        let p = if p.is_finite() {
+            p.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let flip_h = rng.random_bool(p);
         let flip_v = rng.random_bool(p);
         let max = config.max_rotation_deg.abs();
-        let angle_deg = if max > 0.0 {
+        let angle_deg = if max > 0.0 && max.is_finite() {
             rng.random_range(-max..=max)
         } else {
             0.0
@@ -74,10 +108,10 @@ impl AugmentParams {
         let [lo, hi] = config.brightness;
         let brightness = (0..channels)
             .map(|_| {
-                if hi > lo {
+                if hi > lo && hi.is_finite() && lo.is_finite() {
                     rng.random_range(lo..=hi)
                 } else {
-                    lo
+                    1.0
                 }
             })
             .collect();
@@ -112,11 +146,16 @@ pub fn augment(
     labels: Option<&Array2<u16>>,
     params: &AugmentParams,
 ) -> (Vec<Array2<f32>>, Option<Array2<u16>>) {
+    assert_eq!(
+        params.brightness.len(),
+        channels.len(),
+        "augmentation drawn for another number of channels"
+    );
     let images = channels
         .iter()
         .enumerate()
         .map(|(c, img)| {
-            let factor = params.brightness.get(c).copied().unwrap_or(1.0);
+            let factor = params.brightness[c];
             let (n0, n1) = img.dim();
             Array2::from_shape_fn((n0, n1), |(i, j)| {
                 let (a, b) = params.source(i, j, n0, n1);
@@ -209,40 +248,128 @@ mod tests {
     fn flips_mirror_the_documented_axes() {
         let img = array![[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]];
         let lab = img.mapv(|v| v as u16);
+        let one_channel = |h, v| AugmentParams {
+            brightness: vec![1.0],
+            ..params(h, v, 0.0)
+        };
         let (out, l) = augment(
             std::slice::from_ref(&img),
             Some(&lab),
-            &params(true, false, 0.0),
+            &one_channel(true, false),
         );
         assert_eq!(out[0], array![[3.0, 2.0, 1.0], [6.0, 5.0, 4.0]]);
         assert_eq!(l.unwrap(), array![[3u16, 2, 1], [6, 5, 4]]);
-        let (out, _) = augment(&[img], None, &params(false, true, 0.0));
+        let (out, _) = augment(&[img], None, &one_channel(false, true));
         assert_eq!(out[0], array![[4.0, 5.0, 6.0], [1.0, 2.0, 3.0]]);
     }
 
+    /// Centroid of the pixels where `inside` holds, and their count.
+    fn centroid<T>(a: &Array2<T>, inside: impl Fn(&T) -> bool) -> (f64, f64, usize) {
+        let (mut si, mut sj, mut n) = (0.0, 0.0, 0);
+        for ((i, j), v) in a.indexed_iter() {
+            if inside(v) {
+                si += i as f64;
+                sj += j as f64;
+                n += 1;
+            }
+        }
+        (si / n as f64, sj / n as f64, n)
+    }
+
     #[test]
-    fn images_and_labels_move_together_under_rotation() {
+    fn images_and_labels_move_together_under_rotation_and_flips() {
         // A bright square off-centre, labelled 2221 exactly where it is bright.
-        let n = 33;
+        let n = 41;
         let lab = Array2::from_shape_fn((n, n), |(i, j)| {
-            if (8..14).contains(&i) && (18..26).contains(&j) {
+            if (8..16).contains(&i) && (24..32).contains(&j) {
                 2221u16
             } else {
                 0
             }
         });
         let img = lab.mapv(|c| if c > 0 { 100.0f32 } else { 0.0 });
-        let (out, l) = augment(&[img.clone(), img], Some(&lab), &params(false, false, 9.0));
-        let l = l.unwrap();
-        // Where the rotated label says scar, the rotated image is bright, and vice versa.
-        let mut agree = 0;
-        for ((i, j), &c) in l.indexed_iter() {
-            let bright = out[0][[i, j]] > 50.0;
-            agree += usize::from(bright == (c == 2221));
+        let (ci, cj, area) = centroid(&lab, |&c| c > 0);
+        let c = (n as f64 - 1.0) / 2.0;
+        for (flip_h, flip_v, angle) in [
+            (false, false, 30.0f32),
+            (true, false, -25.0),
+            (true, true, 10.0),
+        ] {
+            let p = params(flip_h, flip_v, angle);
+            let (out, l) = augment(&[img.clone(), img.clone()], Some(&lab), &p);
+            let l = l.unwrap();
+            assert_eq!(out[0], out[1], "one transform for every channel");
+            // Where the square should go: flip, then rotate by +angle about the centre.
+            let (mut u, mut v) = (ci - c, cj - c);
+            if flip_v {
+                u = -u;
+            }
+            if flip_h {
+                v = -v;
+            }
+            let (sin, cos) = (angle as f64).to_radians().sin_cos();
+            let expect = (c + cos * u - sin * v, c + sin * u + cos * v);
+            let (li, lj, l_area) = centroid(&l, |&c| c == 2221);
+            let (ii, ij, _) = centroid(&out[0], |&v| v > 50.0);
+            for (what, (a, b)) in [("labels", (li, lj)), ("image", (ii, ij))] {
+                assert!(
+                    (a - expect.0).abs() < 1.0 && (b - expect.1).abs() < 1.0,
+                    "{what} centroid ({a:.2}, {b:.2}) vs expected ({:.2}, {:.2}) for {p:?}",
+                    expect.0,
+                    expect.1
+                );
+            }
+            // Nearest-neighbour labels keep the area to within the square's perimeter.
+            let err = (l_area as f64 - area as f64).abs();
+            assert!(err < 0.25 * area as f64, "{l_area} vs {area}");
+            // Labels and bright pixels overlap: IoU over the foreground.
+            let (mut inter, mut union) = (0, 0);
+            for ((i, j), &code) in l.indexed_iter() {
+                let (a, b) = (code == 2221, out[0][[i, j]] > 50.0);
+                inter += usize::from(a && b);
+                union += usize::from(a || b);
+            }
+            assert!(
+                inter as f64 > 0.85 * union as f64,
+                "IoU {inter}/{union} for {p:?}"
+            );
         }
-        assert!(agree as f64 > 0.97 * (n * n) as f64, "{agree}");
-        assert_ne!(l, lab, "a 9° rotation moves the square");
-        assert_eq!(out[0], out[1], "one transform for every channel");
+    }
+
+    #[test]
+    fn configs_out_of_range_are_refused_by_field() {
+        assert!(AugmentConfig::default().validate().is_ok());
+        assert!(AugmentConfig::none().validate().is_ok());
+        let d = AugmentConfig::default();
+        let table = [
+            (
+                AugmentConfig {
+                    flip_probability: f32::NAN,
+                    ..d
+                },
+                "flip_probability",
+            ),
+            (
+                AugmentConfig {
+                    max_rotation_deg: -1.0,
+                    ..d
+                },
+                "max_rotation_deg",
+            ),
+            (
+                AugmentConfig {
+                    brightness: [1.5, 0.5],
+                    ..d
+                },
+                "brightness",
+            ),
+        ];
+        for (cfg, field) in table {
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+            // Sampling never panics, even on a config that was not validated.
+            let _ = AugmentParams::sample(&cfg, 2, 0);
+        }
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //! - MyoPS++: `CaseXXXX/CaseXXXX_{C0,LGE,T2,gd}.nii.gz`.
 //!
 //! Files are grouped by their name without the sequence suffix; that stem is the case id
-//! (`myops_training_101`, `Case0001`), the same id `awsnet eval` matches predictions by.
-//! Suffixes are matched case-insensitively; `LGE` is a synonym of `DE`.
+//! (`myops_training_101`, `Case0001`); predictions written for a case carry the same id.
+//! Suffixes and extensions match in any letter case; `LGE` is a synonym of `DE`.
 //!
 //! Loading a case validates it: every sequence present, all volumes 3-D with one shape, voxel
 //! spacing equal within [`SPACING_TOLERANCE`], finite intensities, and label values among the MyoPS
@@ -64,6 +64,10 @@ pub struct CaseFiles {
     pub de: Option<PathBuf>,
     pub t2: Option<PathBuf>,
     pub gd: Option<PathBuf>,
+    /// Further files claiming a volume already found (`x_C0.nii` beside `x_C0.nii.gz`): the case
+    /// is ambiguous and will not load.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicates: Vec<[PathBuf; 2]>,
 }
 
 impl CaseFiles {
@@ -107,11 +111,14 @@ enum Role {
     Labels,
 }
 
-/// Split `myops_training_101_C0.nii.gz` into (`myops_training_101`, C0).
+/// Split `myops_training_101_C0.nii.gz` into (`myops_training_101`, C0). The extension and the
+/// sequence suffix match in any letter case.
 fn parse_file_name(name: &str) -> Option<(&str, Role)> {
-    let stem = name
-        .strip_suffix(".nii.gz")
-        .or_else(|| name.strip_suffix(".nii"))?;
+    let lower = name.to_ascii_lowercase();
+    let ext = [".nii.gz", ".nii"]
+        .into_iter()
+        .find(|e| lower.ends_with(e))?;
+    let stem = &name[..name.len() - ext.len()];
     let (case, suffix) = stem.rsplit_once('_')?;
     let role = match suffix.to_ascii_lowercase().as_str() {
         "c0" => Role::Image(Sequence::C0),
@@ -123,8 +130,8 @@ fn parse_file_name(name: &str) -> Option<(&str, Role)> {
     (!case.is_empty()).then_some((case, role))
 }
 
-/// Find every case under `dir`, sorted by id. Fails when the directory cannot be read, holds no
-/// MyoPS-named files, or names one case's sequence twice.
+/// Find every case under `dir`, sorted by id. Fails when the directory cannot be read or holds no
+/// MyoPS-named files; a case naming one volume twice is found, and fails when loaded.
 pub fn discover(dir: &Path) -> Result<Vec<CaseFiles>> {
     let meta = fs::metadata(dir).map_err(|e| Error::read(dir, e))?;
     if !meta.is_dir() {
@@ -153,17 +160,13 @@ pub fn discover(dir: &Path) -> Result<Vec<CaseFiles>> {
             Role::Image(Sequence::T2) => &mut case.t2,
             Role::Labels => &mut case.gd,
         };
-        if let Some(first) = slot {
-            return Err(Error::case(
-                id,
-                format!(
-                    "two files for one volume: {} and {}",
-                    first.display(),
-                    path.display()
-                ),
-            ));
+        match slot {
+            Some(first) => {
+                let first = first.clone();
+                case.duplicates.push([first, path]);
+            }
+            None => *slot = Some(path),
         }
-        *slot = Some(path);
     }
     if cases.is_empty() {
         return Err(Error::Dataset {
@@ -201,6 +204,16 @@ fn collect_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()>
 /// Read and validate every volume of a case.
 pub fn load_case(files: &CaseFiles) -> Result<Case> {
     let id = files.id.as_str();
+    if let Some([first, second]) = files.duplicates.first() {
+        return Err(Error::case(
+            id,
+            format!(
+                "two files for one volume: {} and {}; keep one",
+                first.display(),
+                second.display()
+            ),
+        ));
+    }
     let missing: Vec<&str> = Sequence::ALL
         .into_iter()
         .filter(|s| files.image(*s).is_none())

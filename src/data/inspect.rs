@@ -6,7 +6,7 @@ use std::path::Path;
 use nifti::NiftiHeader;
 use serde::Serialize;
 
-use crate::data::nifti_read::{datatype_code_name, read_nifti, NiftiVolume};
+use crate::data::nifti_read::{datatype_code_name, pixdim_or_one, read_nifti, NiftiVolume};
 use crate::error::Result;
 
 /// Summary of one NIfTI file. Non-finite header values serialise as `null`.
@@ -165,14 +165,7 @@ pub fn affine(h: &NiftiHeader) -> (&'static str, [[f64; 4]; 4]) {
             [f(h.srow_x), f(h.srow_y), f(h.srow_z), [0.0, 0.0, 0.0, 1.0]],
         );
     }
-    let pix = |i: usize| {
-        let p = h.pixdim[i] as f64;
-        if p > 0.0 {
-            p
-        } else {
-            1.0
-        }
-    };
+    let pix = |i: usize| pixdim_or_one(h, i);
     if h.qform_code > 0 {
         let r = quaternion_rotation(h.quatern_b as f64, h.quatern_c as f64, h.quatern_d as f64);
         let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
@@ -259,6 +252,47 @@ mod tests {
                 assert!((m[i][j] - expect[i][j]).abs() < 1e-6, "{m:?}");
             }
         }
+    }
+
+    #[test]
+    fn quaternions_give_the_known_rotations_and_are_orthonormal() {
+        let close = |r: [[f64; 3]; 3], e: [[f64; 3]; 3]| {
+            (0..3).all(|i| (0..3).all(|j| (r[i][j] - e[i][j]).abs() < 1e-9))
+        };
+        // 90° about x: (a, b, c, d) = (cos 45°, sin 45°, 0, 0); y → z, z → −y.
+        let s = std::f64::consts::FRAC_1_SQRT_2;
+        let r = quaternion_rotation(s, 0.0, 0.0);
+        assert!(
+            close(r, [[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]),
+            "{r:?}"
+        );
+        // 120° about (1, 1, 1): (0.5, 0.5, 0.5, 0.5); x → y → z → x.
+        let r = quaternion_rotation(0.5, 0.5, 0.5);
+        assert!(
+            close(r, [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
+            "{r:?}"
+        );
+        // 180° about z: a = 0, recovered from rounding-level noise.
+        let r = quaternion_rotation(0.0, 0.0, 1.0 - 1e-9);
+        assert!(
+            close(r, [[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]]),
+            "{r:?}"
+        );
+        // Any unit quaternion: orthonormal with determinant +1.
+        let r = quaternion_rotation(0.1, -0.2, 0.3);
+        for i in 0..3 {
+            for j in 0..3 {
+                let dot: f64 = (0..3).map(|k| r[k][i] * r[k][j]).sum();
+                assert!(
+                    (dot - f64::from(u8::from(i == j))).abs() < 1e-12,
+                    "{i},{j}: {dot}"
+                );
+            }
+        }
+        let det = r[0][0] * (r[1][1] * r[2][2] - r[1][2] * r[2][1])
+            - r[0][1] * (r[1][0] * r[2][2] - r[1][2] * r[2][0])
+            + r[0][2] * (r[1][0] * r[2][1] - r[1][1] * r[2][0]);
+        assert!((det - 1.0).abs() < 1e-12);
     }
 
     #[test]

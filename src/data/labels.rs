@@ -1,6 +1,6 @@
 //! MyoPS label codes and the binary targets built from them.
 //!
-//! Ground-truth and predicted label maps use the MyoPS 2020 codes (SPEC §Data). Models never see
+//! Ground-truth and predicted label maps use the MyoPS 2020 challenge codes. Models never see
 //! these codes: they learn binary or few-class targets derived here, and inference maps its
 //! classes back to codes.
 

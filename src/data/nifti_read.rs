@@ -24,9 +24,9 @@ use crate::error::{Error, NiftiProblem, Result};
 
 const NIFTI1_HEADER_SIZE: usize = 348;
 const NIFTI2_HEADER_SIZE: i32 = 540;
-/// Refuse volumes above this many bytes of voxels: far beyond any cardiac MRI, well below what
-/// would exhaust a workstation. A header claiming more is almost certainly corrupt.
-const MAX_VOXEL_BYTES: u64 = 8 << 30;
+/// Refuse volumes of more voxels than this (8 GiB once read as f64): far beyond any cardiac MRI.
+/// A header claiming more is almost certainly corrupt.
+const MAX_VOXELS: u64 = 1 << 30;
 
 /// A NIfTI-1 volume in memory: its header and its scaled voxels in the file's axis order
 /// (`[x, y, z, t, …]`, only the dimensions the header declares).
@@ -51,13 +51,23 @@ impl NiftiVolume {
 pub fn spacing3(header: &NiftiHeader) -> [f64; 3] {
     let ndim = header.dim[0] as usize;
     std::array::from_fn(|i| {
-        let p = header.pixdim[i + 1] as f64;
-        if i < ndim && p.is_finite() && p > 0.0 {
-            p
+        if i < ndim {
+            pixdim_or_one(header, i + 1)
         } else {
             1.0
         }
     })
+}
+
+/// `pixdim[i]`, or 1.0 where the header leaves it unusable (zero, negative, not finite), as
+/// NIfTI readers conventionally do.
+pub fn pixdim_or_one(header: &NiftiHeader, i: usize) -> f64 {
+    let p = header.pixdim[i] as f64;
+    if p.is_finite() && p > 0.0 {
+        p
+    } else {
+        1.0
+    }
 }
 
 /// Read a `.nii` or `.nii.gz` file (little- or big-endian, any integer or float datatype).
@@ -119,7 +129,19 @@ pub fn read_nifti(path: &Path) -> Result<NiftiVolume> {
         }));
     }
 
-    let (conversion_header, scaling_ignored) = scaling_header(&header).map_err(err)?;
+    let (mut conversion_header, scaling_ignored) = scaling_header(&header).map_err(err)?;
+    // `nifti` sizes the voxel buffer from `bitpix`; the datatype is what defines it (nibabel
+    // fixes a wrong `bitpix` the same way).
+    let bitpix = (layout.datatype.size_of() * 8) as i16;
+    if header.bitpix != bitpix {
+        tracing::warn!(
+            path = %path.display(),
+            bitpix = header.bitpix,
+            datatype = datatype_name(layout.datatype),
+            "bitpix does not match the datatype: using {bitpix}"
+        );
+        conversion_header.bitpix = bitpix;
+    }
     if scaling_ignored {
         tracing::warn!(
             path = %path.display(),
@@ -202,6 +224,7 @@ fn check_format(head: &[u8]) -> std::result::Result<(), NiftiProblem> {
 
 /// Where the voxels are and how many bytes they take.
 struct DataLayout {
+    datatype: NiftiType,
     offset: u64,
     bytes: u64,
 }
@@ -229,16 +252,16 @@ fn validate_header(h: &NiftiHeader) -> std::result::Result<DataLayout, NiftiProb
         voxels = voxels.saturating_mul(signed as u64);
     }
     let datatype = supported_datatype(h.datatype)?;
-    let bytes = voxels.saturating_mul(datatype.size_of() as u64);
-    if bytes > MAX_VOXEL_BYTES {
+    if voxels > MAX_VOXELS {
         return Err(bad(
             "dim",
             format!(
-                "{:?} claims {bytes} bytes of voxels, more than awsnet reads ({MAX_VOXEL_BYTES})",
+                "{:?} claims {voxels} voxels, more than awsnet reads ({MAX_VOXELS})",
                 &h.dim[1..=ndim]
             ),
         ));
     }
+    let bytes = voxels * datatype.size_of() as u64;
     let offset = h.vox_offset;
     if !offset.is_finite() || offset < 352.0 || offset.fract() != 0.0 {
         return Err(bad(
@@ -247,6 +270,7 @@ fn validate_header(h: &NiftiHeader) -> std::result::Result<DataLayout, NiftiProb
         ));
     }
     Ok(DataLayout {
+        datatype,
         offset: offset as u64,
         bytes,
     })

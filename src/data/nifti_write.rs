@@ -15,6 +15,16 @@ use crate::error::{Error, Result};
 
 /// Write `data` as int16 with the geometry of `reference`.
 pub fn write_i16(path: &Path, data: &Array3<i16>, reference: &NiftiHeader) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
+        return Err(Error::invalid(
+            "output file",
+            format!("{} must end in .nii or .nii.gz", path.display()),
+        ));
+    }
     let ndim = reference.dim[0] as usize;
     let ref_shape: Vec<usize> = reference.dim[1..=ndim.clamp(1, 7)]
         .iter()
@@ -88,10 +98,21 @@ mod tests {
     #[test]
     fn labels_round_trip_with_voxels_and_affine() {
         let dir = tempfile::tempdir().unwrap();
-        let header = oblique_header([5, 4, 3]);
         let codes = [0u16, 200, 500, 600, 1220, 2221];
         let labels = Array3::from_shape_fn((5, 4, 3), |(x, y, z)| codes[(x + 2 * y + 3 * z) % 6]);
-        for name in ["pred.nii.gz", "pred.nii"] {
+        let with_sform = oblique_header([5, 4, 3]);
+        // Without an sform the affine comes from the qform: that path must survive too.
+        let qform_only = NiftiHeader {
+            sform_code: 0,
+            ..with_sform.clone()
+        };
+        let cases = [
+            ("pred.nii.gz", &with_sform),
+            ("pred.nii", &with_sform),
+            ("case.v2.NII.GZ", &qform_only),
+        ];
+        for (name, header) in cases {
+            let header = header.clone();
             let path = dir.path().join(name);
             write_labels(&path, &labels, &header).unwrap();
             let back = read_nifti(&path).unwrap();
@@ -101,7 +122,18 @@ mod tests {
             }
             assert_eq!(affine(&back.header), affine(&header), "{name}");
             assert_eq!(back.header.qform_code, 1);
-            assert_eq!(back.header.sform_code, 2);
+            assert_eq!(back.header.sform_code, header.sform_code);
+            let quatern = |h: &NiftiHeader| {
+                [
+                    h.quatern_b,
+                    h.quatern_c,
+                    h.quatern_d,
+                    h.quatern_x,
+                    h.quatern_y,
+                    h.quatern_z,
+                ]
+            };
+            assert_eq!(quatern(&back.header), quatern(&header), "{name}");
             assert_eq!(back.header.pixdim[..4], header.pixdim[..4]);
             assert_eq!(back.header.datatype, 4, "int16");
         }
@@ -111,6 +143,19 @@ mod tests {
             .filter(|n| n.to_string_lossy().starts_with('.'))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn only_nifti_names_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pred.img");
+        let err =
+            write_labels(&path, &Array3::zeros((5, 4, 3)), &oblique_header([5, 4, 3])).unwrap_err();
+        assert!(
+            err.to_string().contains("must end in .nii or .nii.gz"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! - Resizing samples at pixel centres (`src = (dst + 0.5)·scale − 0.5`, the convention of OpenCV
 //!   and PyTorch's `align_corners=False`), clamped at the border: bilinear for images, nearest for
 //!   labels. Nearest resizing by an integer factor and back is exact.
-//! - A centre crop or pad keeps the centre: when the size difference is odd, the extra row goes to
-//!   the far side (`start = ⌊(src − dst) / 2⌋`). Crop and pad are one operation ([`CenterWindow`]).
+//! - A centre crop or pad keeps the centre: when the size difference is odd, the extra row is cut
+//!   from, or padded at, the far side (index n − 1), as torchvision and MONAI pad. Crop and pad
+//!   are one operation ([`CenterWindow`]).
 //! - ROI boxes are half-open `[x0, x1) × [y0, y1)` in the coordinates of the slice they were found
 //!   in.
 
@@ -55,7 +56,10 @@ impl CenterWindow {
 
     /// Where destination index 0 falls in the source, per axis (negative when padding).
     fn start(&self, axis: usize) -> isize {
-        (self.src[axis] as isize - self.dst[axis] as isize).div_euclid(2)
+        let (src, dst) = (self.src[axis] as isize, self.dst[axis] as isize);
+        // Truncating division: ⌊diff/2⌋ when cropping, −⌊|diff|/2⌋ when padding, so an odd
+        // remainder always lands at the far side.
+        (src - dst) / 2
     }
 
     /// Crop/pad `img` (of size `src`) to `dst`, filling padding with `fill`.
@@ -262,12 +266,15 @@ mod tests {
             center_crop_pad(img.view(), [3, 2], -1),
             array![[11, 12], [21, 22], [31, 32]]
         );
-        // Pad 5×4 → 6×7 (pad/crop per axis): start = ⌊(5−6)/2⌋ = −1, ⌊(4−7)/2⌋ = −2.
+        // Pad 5×4 → 6×7: the odd extra row/column goes at the far side. Axis 0: 0 before, 1
+        // after; axis 1: 1 before, 2 after.
         let padded = center_crop_pad(img.view(), [6, 7], -1);
-        assert_eq!(padded[[1, 2]], 0);
-        assert_eq!(padded[[0, 0]], -1);
-        assert_eq!(padded[[5, 5]], 43);
-        assert_eq!(padded[[5, 6]], -1);
+        assert_eq!(padded.row(0).to_vec(), [-1, 0, 1, 2, 3, -1, -1]);
+        assert_eq!(padded.row(4).to_vec(), [-1, 40, 41, 42, 43, -1, -1]);
+        assert!(padded.row(5).iter().all(|&v| v == -1));
+        // Crop 5×4 → 4×1: one row from the far side on axis 0; ⌊3/2⌋ = 1 before on axis 1.
+        let cropped = center_crop_pad(img.view(), [4, 1], -1);
+        assert_eq!(cropped.column(0).to_vec(), [1, 11, 21, 31]);
         // Invert: back to the original exactly when nothing was cropped.
         let w = CenterWindow::new([5, 4], [6, 7]);
         assert_eq!(w.invert(padded.view(), -1), img);

@@ -1,6 +1,6 @@
 //! How each sequence renders each tissue, and the acquisition's imperfections.
 //!
-//! Contrasts follow the clinical sequences (SPEC §Data):
+//! Contrasts follow the clinical sequences:
 //! - bSSFP (C0): bright blood and fat, dark myocardium, no contrast between normal and diseased
 //!   myocardium;
 //! - LGE (DE): normal myocardium nulled (dark), scar bright, edema mildly bright, blood grey,
@@ -10,7 +10,8 @@
 //!
 //! Per case every tissue's level is jittered by ±12 % and each sequence gets its own gain. The
 //! rendered image is then blurred (Gaussian, per-sequence width), multiplied by a smooth bias field
-//! (a few random low-frequency cosines, about ±25 %), and given Rician noise (magnitude of a
+//! (the exponential of three random low-frequency cosines: a gain between about 0.7 and 1.4), and
+//! given Rician noise (magnitude of a
 //! complex signal with Gaussian noise in both channels), as MR magnitude images have.
 
 use ndarray::Array2;
@@ -18,6 +19,7 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use super::anatomy::Tissue;
+use super::u;
 use crate::data::cases::Sequence;
 
 /// Typical signal of `tissue` in `seq`, in arbitrary scanner units.
@@ -49,15 +51,11 @@ fn base_level(seq: Sequence, tissue: Tissue) -> f64 {
     }
 }
 
-fn u(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
-    rng.random_range(lo..=hi)
-}
-
 /// One sequence's rendering settings for one case.
 #[derive(Debug, Clone)]
 pub struct SequenceStyle {
-    seq: Sequence,
-    levels: Vec<(Tissue, f64)>,
+    /// Signal per tissue, indexed by `Tissue as usize`.
+    levels: [f64; Tissue::ALL.len()],
     blur_px: f64,
     bias: Vec<(f64, f64, f64, f64)>,
     noise: f64,
@@ -66,10 +64,7 @@ pub struct SequenceStyle {
 impl SequenceStyle {
     pub fn sample(rng: &mut impl Rng, seq: Sequence) -> Self {
         let gain = u(rng, 0.7, 1.4);
-        let levels = Tissue::ALL
-            .iter()
-            .map(|&t| (t, base_level(seq, t) * gain * u(rng, 0.88, 1.12)))
-            .collect();
+        let levels = Tissue::ALL.map(|t| base_level(seq, t) * gain * u(rng, 0.88, 1.12));
         let blur_px = match seq {
             Sequence::C0 => u(rng, 0.4, 0.7),
             Sequence::DE => u(rng, 0.5, 0.9),
@@ -90,7 +85,6 @@ impl SequenceStyle {
             .collect();
         let noise = u(rng, 0.02, 0.045) * 1000.0 * gain;
         SequenceStyle {
-            seq,
             levels,
             blur_px,
             bias,
@@ -99,11 +93,7 @@ impl SequenceStyle {
     }
 
     fn level(&self, t: Tissue) -> f64 {
-        self.levels
-            .iter()
-            .find(|(x, _)| *x == t)
-            .map(|(_, v)| *v)
-            .unwrap_or_else(|| base_level(self.seq, t))
+        self.levels[t as usize]
     }
 
     /// Render one slice: `tissues` indexed `[x, y]`, `coords` gives each pixel's position in mm.

@@ -23,11 +23,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::{self, StagedDir};
+use crate::atomic::{PreparedFile, StagedDir};
 use crate::data::cases::Sequence;
 use crate::data::nifti_write;
 use crate::error::{Error, Result};
-use crate::report::contact_sheet::{self, SheetCase};
+use crate::report::contact_sheet::ContactSheet;
 use anatomy::{CaseAnatomy, Tissue};
 use contrast::SequenceStyle;
 
@@ -151,7 +151,7 @@ pub fn generate_case(config: &PhantomConfig, index: usize) -> PhantomCase {
         vol
     });
 
-    let id = format!("myops_training_{}", config.first_id as usize + index);
+    let id = case_id(config, index);
     PhantomCase {
         header: phantom_header(config, nz, &id),
         id,
@@ -159,6 +159,11 @@ pub fn generate_case(config: &PhantomConfig, index: usize) -> PhantomCase {
         labels,
         has_pathology: anatomy.has_pathology(),
     }
+}
+
+/// The MyoPS-style id of case `index`.
+fn case_id(config: &PhantomConfig, index: usize) -> String {
+    format!("myops_training_{}", config.first_id as usize + index)
 }
 
 /// A NIfTI-1 header for an axis-aligned stack centred on the scanner origin.
@@ -187,7 +192,7 @@ fn phantom_header(config: &PhantomConfig, nz: usize, id: &str) -> NiftiHeader {
         srow_z: [0.0, 0.0, s2, origin[2]],
         ..NiftiHeader::default()
     };
-    let descrip = format!("awsnet phantom seed {} {id}", config.seed);
+    let descrip = format!("{DESCRIPTION_PREFIX} seed {} {id}", config.seed);
     let mut bytes = descrip.into_bytes();
     bytes.resize(80, 0);
     header.descrip = bytes;
@@ -214,18 +219,37 @@ pub struct PhantomCaseInfo {
 /// How many cases a preview shows at most, to keep the sheet viewable.
 pub const PREVIEW_MAX_CASES: usize = 12;
 
+/// The description every phantom volume carries in its header; it marks files that awsnet may
+/// overwrite without `--force`.
+const DESCRIPTION_PREFIX: &str = "awsnet phantom";
+
 /// Generate `config.cases` cases into `out`, all files appearing together at the end (or none on
 /// failure), plus an optional PNG contact sheet of the first [`PREVIEW_MAX_CASES`] cases.
+///
+/// Files of the same names that `awsnet phantom` did not write (real MyoPS data share the naming)
+/// are never replaced unless `overwrite` is set.
 pub fn write_phantoms(
     config: &PhantomConfig,
     out: &Path,
     preview: Option<&Path>,
+    overwrite: bool,
     progress: &indicatif::ProgressBar,
 ) -> Result<PhantomSummary> {
     config.validate()?;
+    if !overwrite {
+        refuse_foreign_files(config, out)?;
+    }
+    // Catch what would make the final rename fail before any work, so a bad preview path never
+    // leaves a dataset without its preview.
+    if let Some(path) = preview.filter(|p| p.is_dir()) {
+        return Err(Error::invalid(
+            "--preview",
+            format!("{} is a directory; give a file name such as preview.png", path.display()),
+        ));
+    }
     let mut staged = StagedDir::new(out)?;
     let mut infos = Vec::with_capacity(config.cases);
-    let mut sheet = Vec::new();
+    let mut sheet = ContactSheet::new();
     progress.set_length(config.cases as u64);
     for index in 0..config.cases {
         let case = generate_case(config, index);
@@ -245,21 +269,29 @@ pub fn write_phantoms(
             files,
         });
         if preview.is_some() && index < PREVIEW_MAX_CASES {
-            sheet.push(SheetCase {
-                images: case.images.clone().map(|v| v.mapv(f32::from)),
-                labels: Some(case.labels.clone()),
-            });
+            sheet.add_case(
+                &case.images.each_ref().map(|v| v.mapv(f32::from)),
+                Some(&case.labels),
+            );
         }
         progress.inc(1);
     }
-    if let Some(path) = preview {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
+    let preview_file = match preview {
+        Some(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
+            }
+            let png = sheet.png()?;
+            Some(PreparedFile::prepare(path, |tmp| {
+                std::fs::write(tmp, &png)
+            })?)
         }
-        let png = contact_sheet::render_png(&sheet)?;
-        atomic::write_bytes(path, &png)?;
-    }
+        None => None,
+    };
     staged.commit()?;
+    if let Some(file) = preview_file {
+        file.commit()?;
+    }
     progress.finish_and_clear();
     Ok(PhantomSummary {
         out: out.to_path_buf(),
@@ -267,6 +299,38 @@ pub fn write_phantoms(
         cases: infos,
         preview: preview.map(Path::to_path_buf),
     })
+}
+
+/// Fail if `out` holds a file this run would replace that is not an earlier phantom.
+fn refuse_foreign_files(config: &PhantomConfig, out: &Path) -> Result<()> {
+    for index in 0..config.cases {
+        let id = case_id(config, index);
+        for volume in ["C0", "DE", "T2", "gd"] {
+            let path = out.join(format!("{id}_{volume}.nii.gz"));
+            if !path.exists() {
+                continue;
+            }
+            let ours = nifti::NiftiHeader::from_file(&path)
+                .map(|h| String::from_utf8_lossy(&h.descrip).starts_with(DESCRIPTION_PREFIX))
+                .unwrap_or(false);
+            if !ours {
+                return Err(Error::invalid(
+                    "--out",
+                    format!(
+                        "{} exists and was not written by awsnet phantom; choose another directory \
+                         or pass --force to overwrite it",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Draw a uniform value in `[lo, hi]`: the phantom's one way of sampling a parameter.
+pub(crate) fn u(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
+    rng.random_range(lo..=hi)
 }
 
 #[cfg(test)]
@@ -303,7 +367,7 @@ mod tests {
     fn cases_vary_and_hold_the_myops_structures() {
         let config = small();
         let mut centres = Vec::new();
-        let mut with_pathology = 0;
+        let (mut with_pathology, mut scar_cases, mut edema_cases) = (0, 0, 0);
         for i in 0..config.cases {
             let case = generate_case(&config, i);
             let nz = case.labels.dim().2;
@@ -312,6 +376,8 @@ mod tests {
             assert!(count(Label::LvBlood) > 0 && count(Label::Myocardium) > 0);
             assert!(count(Label::RvBlood) > 0, "case {i} has no RV");
             with_pathology += usize::from(count(Label::Edema) + count(Label::Scar) > 0);
+            scar_cases += usize::from(count(Label::Scar) > 0);
+            edema_cases += usize::from(count(Label::Edema) > 0);
             // LV centre of mass in the base slice.
             let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
             for ((x, y, z), &c) in case.labels.indexed_iter() {
@@ -327,11 +393,31 @@ mod tests {
             with_pathology >= 4,
             "{with_pathology} of 8 cases with pathology"
         );
+        assert!(scar_cases > 0 && edema_cases > 0, "scar {scar_cases}, edema {edema_cases}");
         let off_centre = centres
             .iter()
             .filter(|(x, y)| (x - 31.5).abs() > 3.0 || (y - 31.5).abs() > 3.0)
             .count();
         assert!(off_centre >= 4, "{centres:?}");
+    }
+
+    #[test]
+    fn some_cases_have_no_pathology() {
+        let config = PhantomConfig {
+            cases: 40,
+            size: [32, 32],
+            spacing: [7.0, 7.0, 14.0],
+            slices: [2, 2],
+            ..PhantomConfig::default()
+        };
+        let healthy = (0..config.cases)
+            .filter(|&i| !generate_case(&config, i).has_pathology)
+            .count();
+        // About 15 % by design: 6 expected of 40.
+        assert!(
+            (1..=15).contains(&healthy),
+            "{healthy} of 40 without pathology"
+        );
     }
 
     #[test]
