@@ -244,7 +244,10 @@ pub fn write_phantoms(
     if let Some(path) = preview.filter(|p| p.is_dir()) {
         return Err(Error::invalid(
             "--preview",
-            format!("{} is a directory; give a file name such as preview.png", path.display()),
+            format!(
+                "{} is a directory; give a file name such as preview.png",
+                path.display()
+            ),
         ));
     }
     let mut staged = StagedDir::new(out)?;
@@ -393,7 +396,10 @@ mod tests {
             with_pathology >= 4,
             "{with_pathology} of 8 cases with pathology"
         );
-        assert!(scar_cases > 0 && edema_cases > 0, "scar {scar_cases}, edema {edema_cases}");
+        assert!(
+            scar_cases > 0 && edema_cases > 0,
+            "scar {scar_cases}, edema {edema_cases}"
+        );
         let off_centre = centres
             .iter()
             .filter(|(x, y)| (x - 31.5).abs() > 3.0 || (y - 31.5).abs() > 3.0)
