@@ -35,21 +35,15 @@ pub enum Error {
     #[error("invalid {field}: {problem}")]
     InvalidArgument { field: String, problem: String },
 
+    // The OS error is part of the message rather than a `source`, so that printing the error
+    // chain does not say it twice.
     /// Reading an input the user named failed at the OS level.
-    #[error("cannot read {path}: {source}", path = path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot read {path}: {io}", path = path.display())]
+    Read { path: PathBuf, io: std::io::Error },
 
     /// Writing an output failed (disk full, permissions, storage gone).
-    #[error("cannot write {path}: {source}", path = path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot write {path}: {io}", path = path.display())]
+    Write { path: PathBuf, io: std::io::Error },
 
     /// A broken invariant inside awsnet: a bug, never the user's input.
     #[error("internal error: {0}")]
@@ -67,7 +61,7 @@ impl Error {
             | Error::Read { .. } => EXIT_USER,
             // An output path the user named that cannot be a file there is theirs to fix; a
             // full disk or a vanished mount is not.
-            Error::Write { source, .. } => match source.kind() {
+            Error::Write { io, .. } => match io.kind() {
                 std::io::ErrorKind::PermissionDenied
                 | std::io::ErrorKind::NotADirectory
                 | std::io::ErrorKind::IsADirectory
@@ -102,17 +96,17 @@ impl Error {
         }
     }
 
-    pub(crate) fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn read(path: impl Into<PathBuf>, io: std::io::Error) -> Self {
         Error::Read {
             path: path.into(),
-            source,
+            io,
         }
     }
 
-    pub(crate) fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn write(path: impl Into<PathBuf>, io: std::io::Error) -> Self {
         Error::Write {
             path: path.into(),
-            source,
+            io,
         }
     }
 }

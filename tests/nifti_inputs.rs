@@ -226,8 +226,14 @@ fn broken_files_are_clean_user_errors() {
 
 #[test]
 fn a_missing_file_and_bad_usage_exit_2() {
-    awsnet(&["inspect", "/definitely/not/here.nii.gz"])
-        .assert_user_error(&["cannot read /definitely/not/here.nii.gz"]);
+    let run = awsnet(&["inspect", "/definitely/not/here.nii.gz"]);
+    run.assert_user_error(&["cannot read /definitely/not/here.nii.gz: No such file"]);
+    assert_eq!(
+        run.stderr.matches("No such file").count(),
+        1,
+        "said once: {}",
+        run.stderr
+    );
     let run = awsnet(&["inspect"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     let run = awsnet(&["frobnicate"]);
