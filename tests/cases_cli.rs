@@ -75,16 +75,7 @@ fn flat_layout_lists_cases_with_shape_spacing_and_labels() {
     // The table form names every case.
     let table = awsnet(&["cases", flat.to_str().unwrap()]);
     assert_eq!(table.code, 0);
-    assert!(
-        table.stdout.contains("myops_training_102"),
-        "{}",
-        table.stdout
-    );
-    assert!(
-        table.stdout.contains("2 cases: 2 valid, 0 invalid"),
-        "{}",
-        table.stdout
-    );
+    table.assert_stdout_has(&["myops_training_102", "2 cases: 2 valid, 0 invalid"]);
 }
 
 #[test]
@@ -227,27 +218,12 @@ fn invalid_cases_are_reported_by_name_and_reason() {
         }
         breaker(&case_dir, &file);
         let run = awsnet(&["cases", case_dir.to_str().unwrap()]);
-        let mut expect = fragments.clone();
-        expect.push("1 of 2 cases");
-        run.assert_user_error(&expect[expect.len() - 1..]);
-        for f in &fragments {
-            assert!(
-                run.stdout.contains(f),
-                "{what}: {f:?} not in {}",
-                run.stdout
-            );
-        }
-        assert!(
-            run.stdout
-                .contains("myops_training_101  INVALID: case myops_training_101"),
-            "{what}: {}",
-            run.stdout
-        );
-        assert!(
-            run.stdout.contains("1 valid, 1 invalid"),
-            "{what}: {}",
-            run.stdout
-        );
+        run.assert_user_error(&["1 of 2 cases"]);
+        run.assert_stdout_has(&fragments);
+        run.assert_stdout_has(&[
+            "myops_training_101  INVALID: case myops_training_101",
+            "1 valid, 1 invalid",
+        ]);
         // JSON form: same verdict, machine-readable.
         let v = json(&awsnet(&["cases", case_dir.to_str().unwrap(), "--json"]).stdout);
         assert_eq!(v["invalid"], 1, "{what}");
@@ -270,17 +246,11 @@ fn two_files_for_one_volume_make_only_that_case_invalid() {
     write_i16(&flat.join("myops_training_102_T2.nii"), &a, &h).unwrap();
     let run = awsnet(&["cases", flat.to_str().unwrap()]);
     run.assert_user_error(&["1 of 2 cases"]);
-    assert!(
-        run.stdout.contains("two files for one volume"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("myops_training_102_T2.nii and "),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("1 valid, 1 invalid"), "{}", run.stdout);
+    run.assert_stdout_has(&[
+        "two files for one volume",
+        "myops_training_102_T2.nii and ",
+        "1 valid, 1 invalid",
+    ]);
 }
 
 #[test]

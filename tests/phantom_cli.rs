@@ -72,7 +72,7 @@ fn files_carry_the_requested_geometry_and_int16() {
     let out = dir.path().join("p");
     let run = phantom(&out, "1", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("wrote 3 cases"), "{}", run.stdout);
+    run.assert_stdout_has(&["wrote 3 cases"]);
     for seq in ["C0", "DE", "T2", "gd"] {
         let f = out.join(format!("myops_training_102_{seq}.nii.gz"));
         let v = json(&awsnet(&["inspect", f.to_str().unwrap()]).stdout);

@@ -149,6 +149,19 @@ impl Run {
     }
 }
 
+impl Run {
+    /// Assert that stdout holds every fragment, showing it whole when one is missing.
+    pub fn assert_stdout_has(&self, fragments: &[&str]) {
+        for f in fragments {
+            assert!(
+                self.stdout.contains(f),
+                "missing {f:?} in stdout: {}",
+                self.stdout
+            );
+        }
+    }
+}
+
 pub fn awsnet(args: &[&str]) -> Run {
     awsnet_in(args, None)
 }

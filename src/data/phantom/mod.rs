@@ -108,10 +108,12 @@ pub struct PhantomCase {
     pub has_pathology: bool,
 }
 
-impl PhantomCase {
-    pub fn file_name(&self, volume: &str) -> String {
-        format!("{}_{volume}.nii.gz", self.id)
-    }
+/// The volumes of a case, in the order they are written: the sequences, then the labels.
+const VOLUMES: [&str; 4] = ["C0", "DE", "T2", "gd"];
+
+/// The file of one volume of case `id`: `<id>_<volume>.nii.gz`.
+fn volume_file_name(id: &str, volume: &str) -> String {
+    format!("{id}_{volume}.nii.gz")
 }
 
 /// Generate case number `index` (0-based) of `config`.
@@ -257,12 +259,12 @@ pub fn write_phantoms(
     for index in 0..config.cases {
         let case = generate_case(config, index);
         let mut files = Vec::new();
-        for (seq, image) in Sequence::ALL.iter().zip(&case.images) {
-            let name = case.file_name(seq.name());
+        for (volume, image) in VOLUMES.iter().zip(&case.images) {
+            let name = volume_file_name(&case.id, volume);
             nifti_write::write_i16(&staged.file(&name), image, &case.header)?;
             files.push(out.join(name));
         }
-        let name = case.file_name("gd");
+        let name = volume_file_name(&case.id, VOLUMES[3]);
         nifti_write::write_labels(&staged.file(&name), &case.labels, &case.header)?;
         files.push(out.join(name));
         infos.push(PhantomCaseInfo {
@@ -308,8 +310,8 @@ pub fn write_phantoms(
 fn refuse_foreign_files(config: &PhantomConfig, out: &Path) -> Result<()> {
     for index in 0..config.cases {
         let id = case_id(config, index);
-        for volume in ["C0", "DE", "T2", "gd"] {
-            let path = out.join(format!("{id}_{volume}.nii.gz"));
+        for volume in VOLUMES {
+            let path = out.join(volume_file_name(&id, volume));
             if !path.exists() {
                 continue;
             }
@@ -405,6 +407,15 @@ mod tests {
             .filter(|(x, y)| (x - 31.5).abs() > 3.0 || (y - 31.5).abs() > 3.0)
             .count();
         assert!(off_centre >= 4, "{centres:?}");
+    }
+
+    #[test]
+    fn volume_names_follow_the_channel_order() {
+        assert_eq!(VOLUMES[..3], Sequence::ALL.map(Sequence::name));
+        assert_eq!(
+            volume_file_name("myops_training_101", "gd"),
+            "myops_training_101_gd.nii.gz"
+        );
     }
 
     #[test]
