@@ -31,6 +31,10 @@ pub enum Error {
     #[error("{path}: {problem}", path = path.display())]
     Dataset { path: PathBuf, problem: String },
 
+    /// A results file (JSON, CSV) whose content is malformed or lacks what was asked for.
+    #[error("{path}: {problem}", path = path.display())]
+    Input { path: PathBuf, problem: String },
+
     /// A command-line value or configuration field out of its domain.
     #[error("invalid {field}: {problem}")]
     InvalidArgument { field: String, problem: String },
@@ -57,6 +61,7 @@ impl Error {
             Error::Nifti { .. }
             | Error::Case { .. }
             | Error::Dataset { .. }
+            | Error::Input { .. }
             | Error::InvalidArgument { .. }
             | Error::Read { .. } => EXIT_USER,
             // An output path the user named that cannot be a file there is theirs to fix; a
@@ -85,6 +90,13 @@ impl Error {
     pub(crate) fn case(case: impl Into<String>, problem: impl Into<String>) -> Self {
         Error::Case {
             case: case.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub(crate) fn input(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::Input {
+            path: path.into(),
             problem: problem.into(),
         }
     }

@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod report;
 pub mod seed;
 

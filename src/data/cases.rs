@@ -24,8 +24,8 @@ use ndarray::Array3;
 use nifti::NiftiHeader;
 use serde::Serialize;
 
-use crate::data::labels::Label;
-use crate::data::nifti_read::{read_nifti, spacing3, NiftiVolume};
+use crate::data::labels::{codes_from_values, Label};
+use crate::data::nifti_read::{into_volume3, read_nifti, spacing3, NiftiVolume};
 use crate::error::{Error, Result};
 
 /// Relative tolerance when comparing the voxel spacing of a case's volumes: headers written by
@@ -277,21 +277,15 @@ impl CaseVolume {
     fn load(case: &str, name: &'static str, path: &Path) -> Result<Self> {
         let NiftiVolume { header, data, .. } =
             read_nifti(path).map_err(|e| Error::case(case, e.to_string()))?;
-        let shape = data.shape().to_vec();
-        let extra_ok = shape.iter().skip(3).all(|&d| d == 1);
-        if shape.len() < 2 || !extra_ok {
+        let Some(data) = into_volume3(data) else {
             return Err(Error::case(
                 case,
                 format!(
-                    "{name} ({}) has shape {shape:?}; a sequence must be a 3-D volume [x, y, slices]",
+                    "{name} ({}) is not a 3-D volume [x, y, slices]",
                     path.display()
                 ),
             ));
-        }
-        let z = shape.get(2).copied().unwrap_or(1);
-        let data = data
-            .into_shape_with_order(((shape[0], shape[1], z), ndarray::Order::ColumnMajor))
-            .map_err(|e| Error::Internal(format!("reshape {shape:?}: {e}")))?;
+        };
         Ok(CaseVolume {
             name,
             path: path.to_path_buf(),
@@ -360,34 +354,8 @@ fn check_finite(case: &str, vol: &CaseVolume) -> Result<()> {
 
 /// Convert a label volume to MyoPS codes, refusing anything that is not one.
 fn label_codes(case: &str, gd: &CaseVolume) -> Result<Array3<u16>> {
-    let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
-    let codes = gd.data.mapv(|v| {
-        let code = (v.fract() == 0.0 && (0.0..=u16::MAX as f64).contains(&v))
-            .then_some(v as u16)
-            .filter(|&c| Label::from_code(c).is_some());
-        match code {
-            Some(c) => c,
-            None => {
-                *unknown.entry(v.to_string()).or_default() += 1;
-                0
-            }
-        }
-    });
-    if !unknown.is_empty() {
-        let list = unknown
-            .iter()
-            .map(|(v, n)| format!("{v} ({n} voxels)"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(Error::case(
-            case,
-            format!(
-                "gd ({}) holds unknown label values {list}; MyoPS codes are 0, 200, 500, 600, 1220, 2221",
-                gd.path.display()
-            ),
-        ));
-    }
-    Ok(codes)
+    codes_from_values(&gd.data)
+        .map_err(|problem| Error::case(case, format!("gd ({}) {problem}", gd.path.display())))
 }
 
 /// One line of `awsnet cases`: what a valid case holds.

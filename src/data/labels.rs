@@ -4,6 +4,8 @@
 //! these codes: they learn binary or few-class targets derived here, and inference maps its
 //! classes back to codes.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 /// One MyoPS label code.
@@ -108,6 +110,45 @@ pub fn target_mask<D: ndarray::Dimension>(
     target: Target,
 ) -> ndarray::Array<u8, D> {
     labels.mapv(|c| u8::from(target.contains(c)))
+}
+
+/// Convert voxel values read from a label volume to MyoPS codes.
+///
+/// Fails, listing each offending value and its voxel count, when a value is not an integer MyoPS
+/// code; the message reads after a file name ("holds unknown label values …").
+pub fn codes_from_values<D: ndarray::Dimension>(
+    values: &ndarray::Array<f64, D>,
+) -> Result<ndarray::Array<u16, D>, String> {
+    let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
+    let codes = values.mapv(|v| {
+        let code = (v.fract() == 0.0 && (0.0..=u16::MAX as f64).contains(&v))
+            .then_some(v as u16)
+            .filter(|&c| Label::from_code(c).is_some());
+        code.unwrap_or_else(|| {
+            *unknown.entry(v.to_string()).or_default() += 1;
+            0
+        })
+    });
+    if unknown.is_empty() {
+        return Ok(codes);
+    }
+    // An intensity image passed as labels has thousands of distinct values; a few make the point.
+    const SHOWN: usize = 8;
+    let mut list = unknown
+        .iter()
+        .take(SHOWN)
+        .map(|(v, n)| format!("{v} ({n} voxels)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if unknown.len() > SHOWN {
+        list.push_str(&format!(
+            " and {} more distinct values",
+            unknown.len() - SHOWN
+        ));
+    }
+    Err(format!(
+        "holds unknown label values {list}; MyoPS codes are 0, 200, 500, 600, 1220, 2221"
+    ))
 }
 
 #[cfg(test)]

@@ -70,6 +70,19 @@ pub fn pixdim_or_one(header: &NiftiHeader, i: usize) -> f64 {
     }
 }
 
+/// View voxel data as a 3-D volume `[x, y, z]`: a 2-D image becomes one slice and trailing
+/// dimensions of size 1 are dropped. `None` when the data is not a volume (1-D, or a real 4th
+/// dimension).
+pub fn into_volume3(data: ArrayD<f64>) -> Option<ndarray::Array3<f64>> {
+    let shape = data.shape().to_vec();
+    if shape.len() < 2 || shape.iter().skip(3).any(|&d| d != 1) {
+        return None;
+    }
+    let z = shape.get(2).copied().unwrap_or(1);
+    data.into_shape_with_order(((shape[0], shape[1], z), ndarray::Order::ColumnMajor))
+        .ok()
+}
+
 /// Read a `.nii` or `.nii.gz` file (little- or big-endian, any integer or float datatype).
 pub fn read_nifti(path: &Path) -> Result<NiftiVolume> {
     let err = |problem| Error::nifti(path, problem);

@@ -1,0 +1,158 @@
+//! `awsnet eval`: read each case's prediction and reference, check they describe the same grid,
+//! and compute every metric for every target.
+
+use std::path::Path;
+
+use ndarray::{Array3, ArrayView3};
+use rayon::prelude::*;
+
+use super::matching::{pair_cases, CasePair};
+use super::metrics::{compare_masks, MaskMetrics};
+use crate::data::labels::{codes_from_values, Target};
+use crate::data::nifti_read::{into_volume3, read_nifti, spacing3};
+use crate::error::{Error, Result};
+
+/// Relative difference in voxel spacing above which prediction and reference disagree; the same
+/// tolerance `awsnet cases` applies between sequences.
+const SPACING_TOLERANCE: f64 = 1e-3;
+
+/// The targets `awsnet eval` reports unless told otherwise.
+pub const DEFAULT_TARGETS: [Target; 4] = [Target::Scar, Target::ScarEdema, Target::Myo, Target::Lv];
+
+/// Every metric of one case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseEvaluation {
+    pub case: String,
+    pub prediction_file: String,
+    pub reference_file: String,
+    /// The reference's voxel spacing, mm, `[x, y, z]`.
+    pub spacing: [f64; 3],
+    /// One entry per evaluated target, in the order asked for.
+    pub targets: Vec<(Target, MaskMetrics)>,
+}
+
+/// Evaluate every case of `pred_dir` against `gt_dir`. Cases run in parallel; the result is in
+/// case-id order and does not depend on the number of threads. On any bad case nothing is
+/// returned: the first problem in case order is the error.
+pub fn evaluate_dirs(
+    pred_dir: &Path,
+    gt_dir: &Path,
+    targets: &[Target],
+    progress: &indicatif::ProgressBar,
+) -> Result<Vec<CaseEvaluation>> {
+    if targets.is_empty() {
+        return Err(Error::invalid("--targets", "no target given"));
+    }
+    let pairs = pair_cases(pred_dir, gt_dir)?;
+    progress.set_length(pairs.len() as u64);
+    let results: Vec<Result<CaseEvaluation>> = pairs
+        .par_iter()
+        .map(|pair| {
+            let result = evaluate_pair(pair, targets);
+            progress.inc(1);
+            result
+        })
+        .collect();
+    results.into_iter().collect()
+}
+
+/// Evaluate one case.
+pub fn evaluate_pair(pair: &CasePair, targets: &[Target]) -> Result<CaseEvaluation> {
+    let pred = LabelVolume::read(&pair.case, "prediction", &pair.prediction)?;
+    let gt = LabelVolume::read(&pair.case, "reference", &pair.reference)?;
+    check_same_grid(&pair.case, &pred, &gt)?;
+    let targets = targets
+        .iter()
+        .map(|&t| {
+            (
+                t,
+                evaluate_target(pred.codes.view(), gt.codes.view(), t, gt.spacing),
+            )
+        })
+        .collect();
+    Ok(CaseEvaluation {
+        case: pair.case.clone(),
+        prediction_file: pair.prediction.display().to_string(),
+        reference_file: pair.reference.display().to_string(),
+        spacing: gt.spacing,
+        targets,
+    })
+}
+
+/// Metrics of one target of a case, from two MyoPS-coded volumes of the same shape.
+pub fn evaluate_target(
+    pred: ArrayView3<'_, u16>,
+    gt: ArrayView3<'_, u16>,
+    target: Target,
+    spacing: [f64; 3],
+) -> MaskMetrics {
+    let p = pred.mapv(|c| target.contains(c)).into_dyn();
+    let g = gt.mapv(|c| target.contains(c)).into_dyn();
+    compare_masks(p.view(), g.view(), &spacing)
+}
+
+/// A label volume as MyoPS codes in standard layout, with where it came from.
+struct LabelVolume<'a> {
+    role: &'static str,
+    path: &'a Path,
+    codes: Array3<u16>,
+    spacing: [f64; 3],
+}
+
+impl<'a> LabelVolume<'a> {
+    fn read(case: &str, role: &'static str, path: &'a Path) -> Result<Self> {
+        let problem = |p: String| Error::case(case, format!("{role} ({}) {p}", path.display()));
+        let volume = read_nifti(path).map_err(|e| Error::case(case, format!("{role}: {e}")))?;
+        let spacing = spacing3(&volume.header);
+        let shape = volume.data.shape().to_vec();
+        let values = into_volume3(volume.data).ok_or_else(|| {
+            problem(format!(
+                "has shape {shape:?}; a label map must be a 3-D volume [x, y, slices]"
+            ))
+        })?;
+        let codes = codes_from_values(&values).map_err(problem)?;
+        Ok(LabelVolume {
+            role,
+            path,
+            codes: codes.as_standard_layout().into_owned(),
+            spacing,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("{} {}", self.role, self.path.display())
+    }
+}
+
+fn check_same_grid(case: &str, pred: &LabelVolume<'_>, gt: &LabelVolume<'_>) -> Result<()> {
+    if pred.codes.shape() != gt.codes.shape() {
+        return Err(Error::case(
+            case,
+            format!(
+                "shapes differ: {} is {:?}, {} is {:?}; predictions must be on the reference's grid",
+                pred.describe(),
+                pred.codes.shape(),
+                gt.describe(),
+                gt.codes.shape()
+            ),
+        ));
+    }
+    let differs = pred
+        .spacing
+        .iter()
+        .zip(gt.spacing)
+        .any(|(&a, b)| (a - b).abs() > SPACING_TOLERANCE * a.abs().max(b.abs()));
+    if differs {
+        return Err(Error::case(
+            case,
+            format!(
+                "voxel spacing differs: {} has {:?} mm, {} has {:?} mm",
+                pred.describe(),
+                pred.spacing,
+                gt.describe(),
+                gt.spacing
+            ),
+        ));
+    }
+    Ok(())
+}
