@@ -127,3 +127,80 @@ impl Envelope {
         &self.out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Dimension, IxDyn};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn brute_force(features: &ArrayD<bool>, spacing: &[f64]) -> ArrayD<f64> {
+        let points: Vec<Vec<usize>> = features
+            .indexed_iter()
+            .filter(|(_, &f)| f)
+            .map(|(i, _)| i.slice().to_vec())
+            .collect();
+        ArrayD::from_shape_fn(features.raw_dim(), |p| {
+            points
+                .iter()
+                .map(|q| {
+                    q.iter()
+                        .enumerate()
+                        .map(|(a, &qa)| ((p[a] as f64 - qa as f64) * spacing[a]).powi(2))
+                        .sum::<f64>()
+                        .sqrt()
+                })
+                .fold(f64::INFINITY, f64::min)
+        })
+    }
+
+    fn random_mask(shape: &[usize], density: f64, rng: &mut ChaCha8Rng) -> ArrayD<bool> {
+        ArrayD::from_shape_fn(IxDyn(shape), |_| rng.random_bool(density))
+    }
+
+    #[test]
+    fn equals_brute_force_on_random_masks_2d_and_3d() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let cases: [(&[usize], &[f64]); 5] = [
+            (&[13, 17], &[1.0, 1.0]),
+            (&[16, 9], &[0.73, 2.5]),
+            (&[7, 9, 5], &[1.25, 1.25, 14.0]),
+            (&[5, 6, 7], &[3.0, 0.5, 1.0]),
+            (&[1, 12, 3], &[1.0, 1.0, 1.0]),
+        ];
+        for (shape, spacing) in cases {
+            for density in [0.01, 0.05, 0.3, 0.9] {
+                let mask = random_mask(shape, density, &mut rng);
+                let fast = distance_to_features(mask.view(), spacing);
+                let slow = brute_force(&mask, spacing);
+                for (f, s) in fast.iter().zip(slow.iter()) {
+                    assert!(
+                        (f == s) || (f - s).abs() < 1e-9,
+                        "{shape:?} {spacing:?} {density}: {f} vs {s}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_features_means_infinite_distance() {
+        let mask = ArrayD::from_elem(IxDyn(&[4, 5]), false);
+        let d = distance_to_features(mask.view(), &[1.0, 1.0]);
+        assert!(d.iter().all(|v| v.is_infinite()));
+    }
+
+    #[test]
+    fn hand_computed_anisotropic_distances() {
+        // One feature at the centre of a 3×3 grid, spacing 2 (rows) × 3 (columns).
+        let mut mask = ArrayD::from_elem(IxDyn(&[3, 3]), false);
+        mask[[1, 1]] = true;
+        let d = distance_to_features(mask.view(), &[2.0, 3.0]);
+        let diag = 13f64.sqrt();
+        let expect = [diag, 2.0, diag, 3.0, 0.0, 3.0, diag, 2.0, diag];
+        for (got, want) in d.iter().zip(expect) {
+            assert!((got - want).abs() < 1e-12, "{d:?}");
+        }
+    }
+}

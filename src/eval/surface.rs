@@ -117,3 +117,58 @@ fn union_bounds(a: &ArrayViewD<'_, bool>, b: &ArrayViewD<'_, bool>) -> Option<Ve
     }
     (lo[0] != usize::MAX).then(|| lo.into_iter().zip(hi).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{ArrayD, IxDyn};
+
+    fn mask(shape: &[usize], on: &[&[usize]]) -> ArrayD<bool> {
+        let mut m = ArrayD::from_elem(IxDyn(shape), false);
+        for &i in on {
+            m[i] = true;
+        }
+        m
+    }
+
+    #[test]
+    fn surface_is_mask_minus_face_erosion() {
+        // A 3×3 square inside a 5×5 grid: every voxel but the centre is on the surface.
+        let square: Vec<[usize; 2]> = (1..4).flat_map(|r| (1..4).map(move |c| [r, c])).collect();
+        let refs: Vec<&[usize]> = square.iter().map(|i| i.as_slice()).collect();
+        let s = surface(mask(&[5, 5], &refs).view());
+        assert_eq!(s.iter().filter(|&&v| v).count(), 8);
+        assert!(!s[[2, 2]]);
+        // Filling the array: outside counts as background, so only the centre is interior.
+        let full = ArrayD::from_elem(IxDyn(&[3, 3]), true);
+        assert_eq!(surface(full.view()).iter().filter(|&&v| v).count(), 8);
+        let thin = ArrayD::from_elem(IxDyn(&[2, 3]), true);
+        assert!(surface(thin.view()).iter().all(|&v| v));
+        // A plus shape: the centre has four foreground faces and is interior.
+        let plus = mask(&[3, 3], &[&[0, 1], &[1, 0], &[1, 1], &[1, 2], &[2, 1]]);
+        let s = surface(plus.view());
+        assert_eq!(s.iter().filter(|&&v| v).count(), 4);
+        assert!(!s[[1, 1]]);
+        // A single slice in 3-D: every voxel touches the array's edge along z.
+        let slab = ArrayD::from_elem(IxDyn(&[4, 4, 1]), true);
+        assert!(surface(slab.view()).iter().all(|&v| v));
+    }
+
+    #[test]
+    fn crop_does_not_change_distances() {
+        let a = mask(&[6, 40], &[&[1, 30], &[2, 30], &[2, 31]]);
+        let b = mask(&[6, 40], &[&[4, 33], &[4, 34]]);
+        let (ab, ba) = directed_surface_distances(a.view(), b.view(), &[1.5, 0.7]);
+        let full = |from: &ArrayD<bool>, to: &ArrayD<bool>| -> Vec<f64> {
+            let field = distance_to_features(surface(to.view()).view(), &[1.5, 0.7]);
+            let s = surface(from.view());
+            field
+                .iter()
+                .zip(s.iter())
+                .filter_map(|(&d, &on)| on.then_some(d))
+                .collect()
+        };
+        assert_eq!(ab, full(&a, &b));
+        assert_eq!(ba, full(&b, &a));
+    }
+}

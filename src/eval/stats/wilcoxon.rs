@@ -225,6 +225,35 @@ mod tests {
         assert!((r.p - 0.00390625).abs() < 1e-12, "{r:?}");
     }
 
+    /// Every branch of SciPy's method choice, against `scipy.stats.wilcoxon(d)` (SciPy 1.17.1).
+    #[test]
+    fn matches_scipy_in_every_branch() {
+        let d60: Vec<f64> = (0..60).map(|i| ((i * 37) % 101) as f64 - 44.75).collect();
+        let d30_ties: Vec<f64> = (0..30).map(|i| ((i * 13) % 31) as f64 - 12.5).collect();
+        let d30: Vec<f64> = (0..30).map(|i| ((i * 13) % 31) as f64 - 11.75).collect();
+        let d20 = [
+            -0.2, 0.15, -0.05, 0.3, 0.1, -0.1, 0.25, 0.05, -0.15, 0.2, 0.0, -0.2, 0.15, -0.05, 0.3,
+            0.1, -0.1, 0.25, 0.05, -0.15,
+        ];
+        let table: [(&[f64], Method, f64, f64); 4] = [
+            (&d60, Method::Normal, 757.0, 0.24477543370760457),
+            (&d30_ties, Method::Normal, 168.0, 0.18448254216768634),
+            (&d30, Method::Exact, 150.0, 0.09194962680339813),
+            (&d20, Method::Normal, 67.0, 0.2580932481894861),
+        ];
+        for (d, method, w, p) in table {
+            let r = wilcoxon_signed_rank(d).unwrap();
+            assert_eq!((r.method, r.w), (method, w), "n = {}", d.len());
+            // statrs' erfc and SciPy's differ in the 11th digit.
+            assert!(
+                (r.p - p).abs() < 1e-9 * p,
+                "n = {}: {} vs {p}",
+                d.len(),
+                r.p
+            );
+        }
+    }
+
     #[test]
     fn average_ranks_for_ties() {
         let ranks = signed_ranks(&[-2.0, 1.0, 2.0, 0.0, 3.0]);
