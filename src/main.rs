@@ -1,17 +1,18 @@
 //! The `awsnet` command line: parse arguments, call the library, print results, and map errors to
 //! exit codes (0 success, 1 internal failure, 2 the user's input or usage) in one place.
 
-use std::io::Write;
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use awsnet::data::cases::{self, CaseReport};
 use awsnet::data::inspect;
 use awsnet::data::phantom::{self, PhantomConfig};
 use awsnet::error::{EXIT_INTERNAL, EXIT_USER};
+use cli::output::{print_json, print_out};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +41,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Per-case Dice, Jaccard, HD, HD95 and ASSD (mm) of predicted label volumes against references
+    Eval(cli::eval::EvalArgs),
+    /// Paired t-test, Wilcoxon signed-rank and bootstrap CI between two methods' per-case values
+    Stats(cli::stats::StatsArgs),
+    /// Paper-style tables (mean ± std, p-values) as Markdown, CSV or LaTeX
+    Table(cli::table::TableArgs),
 }
 
 #[derive(Args)]
@@ -136,21 +143,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_json(&summary)
         }
         Command::Cases { dir, json } => run_cases(&dir, json),
+        Command::Eval(args) => cli::eval::run(&args),
+        Command::Stats(args) => cli::stats::run(&args),
+        Command::Table(args) => cli::table::run(&args),
     }
-}
-
-/// Write to stdout. A closed pipe (`awsnet cases d | head -1`) is the reader's choice, not a
-/// failure, and must not panic the way `println!` would.
-fn print_out(text: &str) -> anyhow::Result<()> {
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing to stdout"),
-    }
-}
-
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value).context("serialising JSON")?;
-    print_out(&format!("{text}\n"))
 }
 
 fn run_phantom(args: &PhantomArgs) -> anyhow::Result<()> {

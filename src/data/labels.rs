@@ -93,6 +93,19 @@ impl Target {
         self.labels().iter().any(|l| l.code() == code)
     }
 
+    pub const ALL: [Target; 5] = [
+        Target::LvRegion,
+        Target::Scar,
+        Target::ScarEdema,
+        Target::Myo,
+        Target::Lv,
+    ];
+
+    /// The target called `name` (as [`Target::name`] spells it).
+    pub fn from_name(name: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     pub const fn name(self) -> &'static str {
         match self {
             Target::LvRegion => "lv_region",
@@ -101,6 +114,12 @@ impl Target {
             Target::Myo => "myo",
             Target::Lv => "lv",
         }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -2,3 +2,4 @@
 //! compute metrics themselves.
 
 pub mod contact_sheet;
+pub mod tables;

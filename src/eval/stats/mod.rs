@@ -42,8 +42,11 @@ impl Default for CompareOptions {
 /// One paired comparison, a − b.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
+    /// Name of the first method.
     pub a: String,
     pub b: String,
+    pub a_file: String,
+    pub b_file: String,
     pub metric: String,
     /// Pairs that entered the tests.
     pub n: usize,
@@ -138,8 +141,10 @@ pub fn compare(a: &Samples, b: &Samples, options: &CompareOptions) -> Result<Com
     }
     let (t, w) = (t.ok(), w.ok());
     Ok(Comparison {
-        a: a.path.display().to_string(),
-        b: b.path.display().to_string(),
+        a: a.name.clone(),
+        b: b.name.clone(),
+        a_file: a.path.display().to_string(),
+        b_file: b.path.display().to_string(),
         metric: a.metric.clone(),
         n,
         mean_a: mean(&mut pairs.iter().map(|p| p.0)),

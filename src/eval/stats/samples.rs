@@ -20,6 +20,8 @@ use crate::error::{Error, Result};
 /// One metric's value per case, as read from one file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Samples {
+    /// The method's display name: the file's stem unless the caller names it.
+    pub name: String,
     pub path: PathBuf,
     pub metric: String,
     pub values: BTreeMap<String, Option<f64>>,
@@ -45,6 +47,10 @@ pub fn load_samples(path: &Path, metric: &str) -> Result<Samples> {
         return Err(Error::input(path, "no cases"));
     }
     Ok(Samples {
+        name: path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        ),
         path: path.to_path_buf(),
         metric: metric.to_string(),
         values,
