@@ -15,19 +15,12 @@ const EDEMA: u16 = 1220;
 const MYO: u16 = 200;
 
 fn header(shape: [usize; 3], spacing: [f32; 3]) -> NiftiHeader {
-    let mut h = NiftiHeader::default();
-    h.dim = [
-        3,
-        shape[0] as u16,
-        shape[1] as u16,
-        shape[2] as u16,
-        1,
-        1,
-        1,
-        1,
-    ];
-    h.pixdim = [1.0, spacing[0], spacing[1], spacing[2], 1.0, 1.0, 1.0, 1.0];
-    h
+    let [x, y, z] = shape.map(|n| n as u16);
+    NiftiHeader {
+        dim: [3, x, y, z, 1, 1, 1, 1],
+        pixdim: [1.0, spacing[0], spacing[1], spacing[2], 1.0, 1.0, 1.0, 1.0],
+        ..NiftiHeader::default()
+    }
 }
 
 fn write(path: &Path, labels: &Array3<u16>, spacing: [f32; 3]) {

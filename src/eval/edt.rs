@@ -86,8 +86,8 @@ impl Envelope {
             let (qf, vf) = (q as f64, v as f64);
             ((f[q] + w * qf * qf) - (f[v] + w * vf * vf)) / (2.0 * w * (qf - vf))
         };
-        for q in 0..n {
-            if f[q].is_infinite() {
+        for (q, fq) in f.iter().enumerate() {
+            if fq.is_infinite() {
                 continue;
             }
             loop {

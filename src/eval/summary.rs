@@ -195,3 +195,27 @@ pub fn render_means(cases: &[CaseEvaluation], targets: &[Target]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_use_population_std_and_skip_missing_values() {
+        let a = Aggregate::of([Some(1.0), None, Some(2.0), Some(4.0), Some(5.0)]);
+        assert_eq!(a.n, 4);
+        assert_eq!(a.mean, Some(3.0));
+        // Deviations −2, −1, 1, 2: population variance 10/4.
+        assert_eq!(a.std, Some(2.5f64.sqrt()));
+        assert_eq!(a.median, Some(3.0));
+        assert_eq!(
+            Aggregate::of([Some(7.0), Some(1.0), Some(3.0)]).median,
+            Some(3.0)
+        );
+        let none = Aggregate::of([None, None]);
+        assert_eq!(
+            (none.mean, none.std, none.median, none.n),
+            (None, None, None, 0)
+        );
+    }
+}

@@ -380,3 +380,123 @@ fn latex(table: &Table) -> String {
     out.push_str("\\bottomrule\n\\end{tabular}\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn p_values_print_as_the_paper_does() {
+        let table = [
+            (0.0004, "p<0.001"),
+            (0.001, "p<0.05"),
+            (0.049, "p<0.05"),
+            (0.05, "p=0.05"),
+            (0.4249, "p=0.42"),
+            (1.0, "p=1.00"),
+        ];
+        for (p, want) in table {
+            assert_eq!(paper_p(p), want, "{p}");
+        }
+        assert_eq!(significant(0.0012345, 3), "0.00123");
+        assert_eq!(significant(0.5, 3), "0.500");
+    }
+
+    #[test]
+    fn metric_names_split_at_the_longest_target() {
+        assert_eq!(
+            split_metric("scar_edema_hd"),
+            Some((Target::ScarEdema, "hd"))
+        );
+        assert_eq!(split_metric("scar_dice"), Some((Target::Scar, "dice")));
+        assert_eq!(
+            split_metric("lv_region_assd"),
+            Some((Target::LvRegion, "assd"))
+        );
+        assert_eq!(split_metric("extra"), None);
+    }
+
+    fn eval_doc(dice: f64, hd: Option<f64>) -> Value {
+        json!({
+            "mean": {"scar": {"dice": dice, "hd": hd}},
+            "std": {"scar": {"dice": 0.25, "hd": hd.map(|_| 1.5)}},
+        })
+    }
+
+    #[test]
+    fn mean_std_table_in_three_formats() {
+        let (a, b) = (eval_doc(0.6364, Some(19.2449)), eval_doc(0.5, None));
+        let methods = [
+            MethodEval {
+                name: "PAM+DAS".into(),
+                eval: &a,
+            },
+            MethodEval {
+                name: "Base_1".into(),
+                eval: &b,
+            },
+        ];
+        let t = mean_std_table(&methods, &[Target::Scar], &["dice", "hd"]).unwrap();
+        assert_eq!(
+            render(&t, Format::Markdown),
+            "| Method | Scar Dice ↑ | Scar HD (mm) ↓ |\n|---|---:|---:|\n\
+             | PAM+DAS | 0.636±0.250 | 19.24±1.50 |\n| Base_1 | 0.500±0.250 | – |\n"
+        );
+        assert_eq!(
+            render(&t, Format::Csv),
+            "Method,Scar Dice ↑,Scar HD (mm) ↓\nPAM+DAS,0.636±0.250,19.24±1.50\nBase_1,0.500±0.250,–\n"
+        );
+        let latex = render(&t, Format::Latex);
+        assert!(latex.contains("\\multicolumn{2}{c}{Scar}"), "{latex}");
+        assert!(
+            latex.contains("Base\\_1 & 0.500$\\pm$0.250 & -- \\\\"),
+            "{latex}"
+        );
+        let not_eval = json!({"cases": []});
+        let bad = [MethodEval {
+            name: "x".into(),
+            eval: &not_eval,
+        }];
+        assert!(mean_std_table(&bad, &[Target::Scar], &["dice"]).is_err());
+    }
+
+    #[test]
+    fn p_value_rows_name_the_comparison() {
+        let c = |a: &str, b: &str, metric: &str, p: f64| json!({"a": a, "b": b, "metric": metric, "p_t": p, "p_t_holm": (p * 2.0).min(1.0)});
+        // Table 5 shape: one method against several.
+        let same_a = [
+            c("Ours", "U-Net", "scar_dice", 0.01),
+            c("Ours", "U-Net", "scar_edema_hd", 0.0002),
+            c("Ours", "nnU-Net", "scar_dice", 0.11),
+        ];
+        let t = p_value_table(&same_a, PValue::T, false).unwrap();
+        assert_eq!(t.corner, "vs. Ours");
+        assert_eq!(
+            t.rows,
+            vec![
+                (
+                    "U-Net".to_string(),
+                    vec!["p<0.05".to_string(), "p<0.001".to_string()]
+                ),
+                (
+                    "nnU-Net".to_string(),
+                    vec!["p=0.11".to_string(), "–".to_string()]
+                ),
+            ]
+        );
+        let holm = p_value_table(&same_a, PValue::THolm, true).unwrap();
+        assert_eq!(holm.rows[1].1[0], "p=0.220");
+        // Table 2 shape: different pairs.
+        let pairs = [
+            c("PAM", "Base", "scar_dice", 0.42),
+            c("DAS", "Base", "scar_dice", 0.03),
+        ];
+        let t = p_value_table(&pairs, PValue::T, false).unwrap();
+        assert_eq!(t.rows[0].0, "PAM vs. Base");
+        assert_eq!(
+            t.groups,
+            vec![("Scar".to_string(), vec!["Dice".to_string()])]
+        );
+    }
+}
