@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::matching::{pair_cases, CasePair};
 use super::metrics::{compare_masks, MaskMetrics};
+use crate::data::inspect::affine;
 use crate::data::labels::{codes_from_values, Target};
 use crate::data::nifti_read::{into_volume3, read_nifti, spacing3};
 use crate::error::{Error, Result};
@@ -15,6 +16,10 @@ use crate::error::{Error, Result};
 /// Relative difference in voxel spacing above which prediction and reference disagree; the same
 /// tolerance `awsnet cases` applies between sequences.
 const SPACING_TOLERANCE: f64 = 1e-3;
+
+/// Relative tolerance on affine entries before prediction and reference count as placed
+/// differently.
+const AFFINE_TOLERANCE_MM: f64 = 1e-3;
 
 /// The targets `awsnet eval` reports unless told otherwise.
 pub const DEFAULT_TARGETS: [Target; 4] = [Target::Scar, Target::ScarEdema, Target::Myo, Target::Lv];
@@ -97,6 +102,8 @@ struct LabelVolume<'a> {
     path: &'a Path,
     codes: Array3<u16>,
     spacing: [f64; 3],
+    /// Voxel-to-world matrix: where the voxels lie in the scanner.
+    affine: [[f64; 4]; 4],
 }
 
 impl<'a> LabelVolume<'a> {
@@ -104,6 +111,7 @@ impl<'a> LabelVolume<'a> {
         let problem = |p: String| Error::case(case, format!("{role} ({}) {p}", path.display()));
         let volume = read_nifti(path).map_err(|e| Error::case(case, format!("{role}: {e}")))?;
         let spacing = spacing3(&volume.header);
+        let (_, affine) = affine(&volume.header);
         let shape = volume.data.shape().to_vec();
         let values = into_volume3(volume.data).ok_or_else(|| {
             problem(format!(
@@ -116,6 +124,7 @@ impl<'a> LabelVolume<'a> {
             path,
             codes: codes.as_standard_layout().into_owned(),
             spacing,
+            affine,
         })
     }
 
@@ -153,6 +162,23 @@ fn check_same_grid(case: &str, pred: &LabelVolume<'_>, gt: &LabelVolume<'_>) -> 
                 gt.spacing
             ),
         ));
+    }
+    // Voxel-wise metrics are right whenever the grids match; a different placement in the
+    // scanner usually means a prediction saved with a flipped or stripped header, which is worth
+    // a look but not a refusal (several tools write sloppy headers).
+    let moved = pred
+        .affine
+        .iter()
+        .flatten()
+        .zip(gt.affine.iter().flatten())
+        .any(|(a, b)| (a - b).abs() > AFFINE_TOLERANCE_MM * a.abs().max(b.abs()).max(1.0));
+    if moved {
+        tracing::warn!(
+            "case {case}: {} and {} place their voxels differently in space (affines differ); \
+             metrics compare voxel to voxel",
+            pred.describe(),
+            gt.describe()
+        );
     }
     Ok(())
 }
