@@ -334,4 +334,14 @@ fn a_flat_myops_folder_serves_as_reference() {
         "scar,rv",
     ]);
     run.assert_user_error(&["unknown target \"rv\""]);
+    let run = awsnet(&[
+        "eval",
+        "--pred",
+        s(&d.pred),
+        "--gt",
+        s(&d.gt),
+        "--targets",
+        "scar,scar",
+    ]);
+    run.assert_user_error(&["scar is listed twice"]);
 }

@@ -326,4 +326,6 @@ fn eval_results_feed_stats_and_tables() {
     run.assert_stdout_has(&[
         "vs. Ours,Myocardium Dice,Myocardium HD,Scar + Edema Dice\nShifted,p=",
     ]);
+    let run = awsnet(&["table", "--stats", s(&cmp), "--stats", s(&cmp)]);
+    run.assert_user_error(&["Ours vs. Shifted on myo_dice is also in", "cmp.json"]);
 }

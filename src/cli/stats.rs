@@ -58,13 +58,6 @@ fn load(arg: &str, metric: &str) -> anyhow::Result<Samples> {
 }
 
 pub fn run(args: &StatsArgs) -> anyhow::Result<()> {
-    if args.resamples == 0 {
-        return Err(awsnet::Error::InvalidArgument {
-            field: "--resamples".into(),
-            problem: "must be at least 1".into(),
-        }
-        .into());
-    }
     let mut pairs = Vec::new();
     for metric in &args.metric {
         let a = load(&args.a, metric)?;

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use serde_json::Value;
 
@@ -53,6 +52,48 @@ fn read_json(path: &std::path::Path) -> anyhow::Result<Value> {
     })
 }
 
+/// Every comparison of the `--stats` files, each checked to be one and to appear only once.
+fn gather_comparisons(files: &[PathBuf]) -> anyhow::Result<Vec<Value>> {
+    let mut seen: Vec<([String; 3], &PathBuf)> = Vec::new();
+    let mut comparisons = Vec::new();
+    for path in files {
+        let doc = read_json(path)?;
+        let list = match doc.get("comparisons").and_then(Value::as_array) {
+            Some(list) => list.clone(),
+            None => vec![doc],
+        };
+        for c in list {
+            let field = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+            let (Some(a), Some(b), Some(metric)) = (field("a"), field("b"), field("metric")) else {
+                return Err(awsnet::Error::Input {
+                    path: path.clone(),
+                    problem:
+                        "a comparison lacks \"a\", \"b\" or \"metric\": not `awsnet stats` output"
+                            .into(),
+                }
+                .into());
+            };
+            let key = [a, b, metric];
+            if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+                return Err(awsnet::Error::Input {
+                    path: path.clone(),
+                    problem: format!(
+                        "{} vs. {} on {} is also in {}; keep one",
+                        key[0],
+                        key[1],
+                        key[2],
+                        first.display()
+                    ),
+                }
+                .into());
+            }
+            seen.push((key, path));
+            comparisons.push(c);
+        }
+    }
+    Ok(comparisons)
+}
+
 fn user_error(field: &str, problem: String) -> anyhow::Error {
     awsnet::Error::InvalidArgument {
         field: field.into(),
@@ -90,16 +131,8 @@ pub fn run(args: &TableArgs) -> anyhow::Result<()> {
         text.push_str(&render(&table, args.format));
     }
     if !args.stats.is_empty() {
-        let mut comparisons = Vec::new();
-        for path in &args.stats {
-            let doc = read_json(path)?;
-            match doc.get("comparisons").and_then(Value::as_array) {
-                Some(list) => comparisons.extend(list.iter().cloned()),
-                None => comparisons.push(doc),
-            }
-        }
-        let table = p_value_table(&comparisons, args.p, args.exact_p)
-            .with_context(|| format!("reading {}", args.stats[0].display()))?;
+        let comparisons = gather_comparisons(&args.stats)?;
+        let table = p_value_table(&comparisons, args.p, args.exact_p)?;
         if !text.is_empty() {
             text.push('\n');
         }

@@ -48,6 +48,13 @@ pub fn evaluate_dirs(
     if targets.is_empty() {
         return Err(Error::invalid("--targets", "no target given"));
     }
+    if let Some(t) = targets
+        .iter()
+        .enumerate()
+        .find_map(|(i, t)| targets[..i].contains(t).then_some(t))
+    {
+        return Err(Error::invalid("--targets", format!("{t} is listed twice")));
+    }
     let pairs = pair_cases(pred_dir, gt_dir)?;
     progress.set_length(pairs.len() as u64);
     let results: Vec<Result<CaseEvaluation>> = pairs
@@ -85,6 +92,10 @@ pub fn evaluate_pair(pair: &CasePair, targets: &[Target]) -> Result<CaseEvaluati
 }
 
 /// Metrics of one target of a case, from two MyoPS-coded volumes of the same shape.
+///
+/// A volume of one slice is a 2-D image and is measured as one: in 3-D every voxel of a single
+/// slice touches the array's edge along z, so the whole mask would count as surface and the
+/// distances would run between regions instead of contours.
 pub fn evaluate_target(
     pred: ArrayView3<'_, u16>,
     gt: ArrayView3<'_, u16>,
@@ -93,6 +104,10 @@ pub fn evaluate_target(
 ) -> MaskMetrics {
     let p = pred.mapv(|c| target.contains(c)).into_dyn();
     let g = gt.mapv(|c| target.contains(c)).into_dyn();
+    if pred.dim().2 == 1 {
+        let flat = |m: &ndarray::ArrayD<bool>| m.index_axis(ndarray::Axis(2), 0).to_owned();
+        return compare_masks(flat(&p).view(), flat(&g).view(), &spacing[..2]);
+    }
     compare_masks(p.view(), g.view(), &spacing)
 }
 
@@ -181,4 +196,40 @@ fn check_same_grid(case: &str, pred: &LabelVolume<'_>, gt: &LabelVolume<'_>) -> 
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::s;
+
+    /// A single slice is measured as a 2-D image: contours, not whole regions, are the surface.
+    #[test]
+    fn single_slice_volumes_are_measured_in_2d() {
+        let mut pred = Array3::<u16>::zeros((7, 7, 1));
+        pred.slice_mut(s![1..6, 1..6, ..]).fill(2221);
+        let mut gt = Array3::<u16>::zeros((7, 7, 1));
+        gt.slice_mut(s![2..5, 2..5, ..]).fill(2221);
+        let spacing = [0.5, 0.5, 8.0];
+        let got = evaluate_target(pred.view(), gt.view(), Target::Scar, spacing);
+
+        let flat = |v: &Array3<u16>| v.slice(s![.., .., 0]).mapv(|c| c == 2221).into_dyn();
+        let in_2d = compare_masks(flat(&pred).view(), flat(&gt).view(), &spacing[..2]);
+        assert_eq!(got, in_2d);
+        let as_3d = compare_masks(
+            pred.mapv(|c| c == 2221).into_dyn().view(),
+            gt.mapv(|c| c == 2221).into_dyn().view(),
+            &spacing,
+        );
+        // In 3-D the inner square lies inside the outer one, so its whole area sits at distance 0.
+        assert!(
+            as_3d.assd.unwrap() < in_2d.assd.unwrap(),
+            "{as_3d:?} vs {in_2d:?}"
+        );
+        // The inner ring is one pixel from the outer ring along rows and columns.
+        assert!(
+            (in_2d.asd_gt_to_pred.unwrap() - 0.5).abs() < 1e-12,
+            "{in_2d:?}"
+        );
+    }
 }

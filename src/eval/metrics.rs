@@ -11,8 +11,8 @@
 //! - HD = the larger of the two directed maxima.
 //! - HD95 = the 95th percentile, linearly interpolated (NumPy's default), of both directed lists
 //!   joined.
-//! - ASSD = the mean of both lists joined, so a larger surface weighs more. MedPy ≥ 0.5 computes
-//!   it this way; older MedPy releases averaged the two directed means, which is why both
+//! - ASSD = the mean of both lists joined, so a larger surface weighs more. MedPy 0.5.2 computes
+//!   it this way; some older MedPy releases averaged the two directed means, which is why both
 //!   directed means (`asd_pred_to_gt`, `asd_gt_to_pred`) are reported as well.
 //!
 //! Empty masks, which MedPy refuses:
@@ -129,12 +129,14 @@ pub fn compare_masks(
             let (to_gt, to_pred) = directed_surface_distances(pred, gt, spacing);
             let hd = max(&to_gt).max(max(&to_pred));
             let mut joined = [to_gt.as_slice(), to_pred.as_slice()].concat();
+            // Mean first, in surface order; the percentile sorts the list.
+            let assd = mean(&joined);
             MaskMetrics {
                 dice: 2.0 * inter / sum,
                 jaccard: inter / (sum - inter),
                 hd: Some(hd),
                 hd95: Some(percentile(&mut joined, 95.0)),
-                assd: Some(mean(&joined)),
+                assd: Some(assd),
                 asd_pred_to_gt: Some(mean(&to_gt)),
                 asd_gt_to_pred: Some(mean(&to_pred)),
                 ..base

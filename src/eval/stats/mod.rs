@@ -76,6 +76,16 @@ pub struct Comparison {
 
 /// Compare `a` with `b` on their shared metric.
 pub fn compare(a: &Samples, b: &Samples, options: &CompareOptions) -> Result<Comparison> {
+    if !(1..=bootstrap::MAX_RESAMPLES).contains(&options.resamples) {
+        return Err(Error::invalid(
+            "--resamples",
+            format!(
+                "{} is outside 1..={}",
+                options.resamples,
+                bootstrap::MAX_RESAMPLES
+            ),
+        ));
+    }
     let only = |x: &Samples, y: &Samples| -> Vec<String> {
         x.values
             .keys()
@@ -129,7 +139,9 @@ pub fn compare(a: &Samples, b: &Samples, options: &CompareOptions) -> Result<Com
         ));
     }
     let n = pairs.len();
-    let mean = |v: &mut dyn Iterator<Item = f64>| (n > 0).then(|| v.sum::<f64>() / n as f64);
+    let mean = |v: &mut dyn Iterator<Item = f64>| {
+        Some(v.sum::<f64>() / n as f64).filter(|m| n > 0 && m.is_finite())
+    };
     let d: Vec<f64> = pairs.iter().map(|(x, y)| x - y).collect();
 
     let t = ttest::paired_t_test(&d).map_err(|why| notes.push(format!("t-test: {why}")));
@@ -137,7 +149,11 @@ pub fn compare(a: &Samples, b: &Samples, options: &CompareOptions) -> Result<Com
         wilcoxon::wilcoxon_signed_rank(&d).map_err(|why| notes.push(format!("Wilcoxon: {why}")));
     let ci = bootstrap::mean_ci95(&d, options.resamples, seed);
     if ci.is_none() {
-        notes.push(format!("bootstrap: needs at least 2 pairs, got {n}"));
+        notes.push(if n < 2 {
+            format!("bootstrap: needs at least 2 pairs, got {n}")
+        } else {
+            "bootstrap: the resampled means are not finite".into()
+        });
     }
     let (t, w) = (t.ok(), w.ok());
     Ok(Comparison {

@@ -142,9 +142,9 @@ fn from_csv(path: &Path, text: &str, metric: &str) -> Result<BTreeMap<String, Op
         ))
     })?;
     let mut values = BTreeMap::new();
-    for (i, row) in reader.records().enumerate() {
-        let line = i + 2;
-        let row = row.map_err(|e| err(format!("line {line}: {e}")))?;
+    for row in reader.records() {
+        let row = row.map_err(|e| err(format!("{e}")))?;
+        let line = row.position().map_or(0, |p| p.line());
         let case = row.get(0).unwrap_or("");
         if case.is_empty() {
             return Err(err(format!("line {line}: empty case id")));

@@ -21,24 +21,34 @@ pub fn paired_t_test(d: &[f64]) -> Result<TTest, Undefined> {
     if n < 2 {
         return Err(format!("the t-test needs at least 2 pairs, got {n}"));
     }
+    // Equal differences have zero variance, though rounding in the mean can leave a tiny one:
+    // test equality itself.
+    if d.iter().all(|&x| x == d[0]) {
+        return Err(if d[0] == 0.0 {
+            "all differences are zero: the t statistic is undefined".into()
+        } else {
+            format!(
+                "all differences equal {}: zero variance, the t statistic is undefined",
+                d[0]
+            )
+        });
+    }
     let nf = n as f64;
     let mean = d.iter().sum::<f64>() / nf;
     let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0);
-    // Rounding leaves a tiny variance when all differences are equal; compare with the scale
-    // of the data rather than with exact zero.
-    let scale = d.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    if var.sqrt() <= 1e-12 * scale || var == 0.0 {
-        return Err(if scale == 0.0 {
-            "all differences are zero: the t statistic is undefined".into()
-        } else {
-            format!("all differences equal {mean}: zero variance, the t statistic is undefined")
-        });
-    }
     let t = mean / (var / nf).sqrt();
+    if !t.is_finite() {
+        return Err(format!(
+            "t = {t}: the values are too large to compute with (mean {mean}, variance {var})"
+        ));
+    }
     let df = nf - 1.0;
     let dist = StudentsT::new(0.0, 1.0, df)
         .map_err(|e| format!("t distribution with {df} degrees of freedom: {e}"))?;
     let p = (2.0 * dist.sf(t.abs())).min(1.0);
+    if !p.is_finite() {
+        return Err(format!("the t distribution gave p = {p} for t = {t}"));
+    }
     Ok(TTest { t, df, p })
 }
 
