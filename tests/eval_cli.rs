@@ -62,6 +62,13 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `awsnet eval --pred <d.pred> --gt <d.gt>` and `extra`.
+fn eval(d: &Dirs, extra: &[&str]) -> common::Run {
+    let mut args = vec!["eval", "--pred", s(&d.pred), "--gt", s(&d.gt)];
+    args.extend_from_slice(extra);
+    awsnet(&args)
+}
+
 #[test]
 fn metrics_per_case_and_summary_are_what_the_definitions_give() {
     let d = dirs();
@@ -85,19 +92,17 @@ fn metrics_per_case_and_summary_are_what_the_definitions_give() {
         );
     }
     let (out_json, out_csv) = (d.root.join("e.json"), d.root.join("e.csv"));
-    let run = awsnet(&[
-        "eval",
-        "--pred",
-        s(&d.pred),
-        "--gt",
-        s(&d.gt),
-        "--json",
-        s(&out_json),
-        "--csv",
-        s(&out_csv),
-        "--targets",
-        "scar,scar_edema",
-    ]);
+    let run = eval(
+        &d,
+        &[
+            "--json",
+            s(&out_json),
+            "--csv",
+            s(&out_csv),
+            "--targets",
+            "scar,scar_edema",
+        ],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     run.assert_stdout_has(&["3 cases", "scar", "scar_edema"]);
 
@@ -147,15 +152,7 @@ fn a_case_with_one_empty_mask_is_left_out_of_distance_means_and_never_nan() {
     write(&d.gt.join("y_gd.nii.gz"), &gt, [1.0, 1.0, 8.0]);
     write(&d.pred.join("y.nii.gz"), &gt, [1.0, 1.0, 8.0]);
     let out = d.root.join("e.json");
-    let run = awsnet(&[
-        "eval",
-        "--pred",
-        s(&d.pred),
-        "--gt",
-        s(&d.gt),
-        "--json",
-        s(&out),
-    ]);
+    let run = eval(&d, &["--json", s(&out)]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let text = fs::read_to_string(&out).unwrap();
     assert!(!text.contains("NaN") && !text.contains("nan"), "{text}");
@@ -261,17 +258,7 @@ fn bad_inputs_are_refused_by_name_without_output() {
         gt(&d);
         setup(&d);
         let (out_json, out_csv) = (d.root.join("e.json"), d.root.join("e.csv"));
-        let run = awsnet(&[
-            "eval",
-            "--pred",
-            s(&d.pred),
-            "--gt",
-            s(&d.gt),
-            "--json",
-            s(&out_json),
-            "--csv",
-            s(&out_csv),
-        ]);
+        let run = eval(&d, &["--json", s(&out_json), "--csv", s(&out_csv)]);
         eprintln!("{what}: {}", run.stderr.trim());
         run.assert_user_error(fragments);
         assert!(
@@ -313,35 +300,10 @@ fn a_flat_myops_folder_serves_as_reference() {
             fs::copy(d.gt.join(&name), d.pred.join(format!("{id}_seg.nii.gz"))).unwrap();
         }
     }
-    let run = awsnet(&[
-        "eval",
-        "--pred",
-        s(&d.pred),
-        "--gt",
-        s(&d.gt),
-        "--targets",
-        "myo",
-    ]);
+    let eval_targets = |targets: &str| eval(&d, &["--targets", targets]);
+    let run = eval_targets("myo");
     assert_eq!(run.code, 0, "{}", run.stderr);
     run.assert_stdout_has(&["2 cases", "myo", "1.000 ± 0.000"]);
-    let run = awsnet(&[
-        "eval",
-        "--pred",
-        s(&d.pred),
-        "--gt",
-        s(&d.gt),
-        "--targets",
-        "scar,rv",
-    ]);
-    run.assert_user_error(&["unknown target \"rv\""]);
-    let run = awsnet(&[
-        "eval",
-        "--pred",
-        s(&d.pred),
-        "--gt",
-        s(&d.gt),
-        "--targets",
-        "scar,scar",
-    ]);
-    run.assert_user_error(&["scar is listed twice"]);
+    eval_targets("scar,rv").assert_user_error(&["unknown target \"rv\""]);
+    eval_targets("scar,scar").assert_user_error(&["scar is listed twice"]);
 }
