@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod model;
 pub mod report;
 pub mod seed;
 
