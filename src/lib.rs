@@ -11,5 +11,6 @@ pub mod eval;
 pub mod model;
 pub mod report;
 pub mod seed;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -1,0 +1,183 @@
+//! Segmentation losses (§3.1 Eq. 1, §3.2 Eq. 3–4).
+//!
+//! - Soft Dice, per sample and class: `1 − (2·Σ p·g + ε) / (Σ p + Σ g + ε)` over the pixels, with
+//!   p the softmax probability and g the one-hot target, averaged over classes and samples. The
+//!   paper's Dice (Eq. 1) is over the foreground classes; the released code also counts the
+//!   background class, which `dice_background` switches on.
+//! - Cross-entropy: the mean over pixels of `−log softmax(logits)[target]`.
+//! - Hybrid (Eq. 3): `Dice + λ_CE · CE`, λ_CE = 0.25 (the released code uses 0 during the
+//!   auto-weighted epochs; set `ce_weight` to 0 for that).
+//! - Deep supervision (Eq. 4): `Σ_l α_l · L_l` over the heads, with Σ α_l = 1.
+
+use burn::config::Config;
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor};
+
+#[derive(Config, Debug, PartialEq)]
+pub struct LossConfig {
+    /// ε of the soft Dice: keeps classes absent from a sample and its prediction from dividing
+    /// 0 by 0.
+    #[config(default = 1e-5)]
+    pub dice_smooth: f64,
+    /// Count the background class in the Dice mean (the released code does; the paper does not).
+    #[config(default = false)]
+    pub dice_background: bool,
+    /// λ_CE.
+    #[config(default = 0.25)]
+    pub ce_weight: f64,
+}
+
+/// One-hot `[batch, classes, h, w]` of integer labels `[batch, h, w]`.
+pub fn one_hot<B: Backend>(target: Tensor<B, 3, Int>, classes: usize) -> Tensor<B, 4> {
+    let planes = (0..classes)
+        .map(|c| target.clone().equal_elem(c as i64).float().unsqueeze_dim(1))
+        .collect();
+    Tensor::cat(planes, 1)
+}
+
+/// Soft multi-class Dice loss of `logits` `[batch, classes, h, w]` against `target`.
+pub fn soft_dice<B: Backend>(
+    logits: Tensor<B, 4>,
+    target: Tensor<B, 3, Int>,
+    config: &LossConfig,
+) -> Tensor<B, 1> {
+    let [batch, classes, h, w] = logits.dims();
+    let probs = softmax(logits, 1);
+    let truth = one_hot(target, classes);
+    let first = usize::from(!config.dice_background && classes > 1);
+    let probs = probs.narrow(1, first, classes - first);
+    let truth = truth.narrow(1, first, classes - first);
+    let kept = classes - first;
+    let inter = (probs.clone() * truth.clone())
+        .reshape([batch, kept, h * w])
+        .sum_dim(2);
+    let total = (probs + truth).reshape([batch, kept, h * w]).sum_dim(2);
+    let dice = (inter * 2.0 + config.dice_smooth) / (total + config.dice_smooth);
+    dice.mean().neg() + 1.0
+}
+
+/// Mean pixel-wise cross-entropy of `logits` against `target`.
+pub fn cross_entropy<B: Backend>(logits: Tensor<B, 4>, target: Tensor<B, 3, Int>) -> Tensor<B, 1> {
+    let [_, classes, _, _] = logits.dims();
+    let log_p = log_softmax(logits, 1);
+    let picked = (log_p * one_hot(target, classes)).sum_dim(1);
+    picked.mean().neg()
+}
+
+/// `Dice + λ_CE · CE` of one head.
+pub fn hybrid<B: Backend>(
+    logits: Tensor<B, 4>,
+    target: Tensor<B, 3, Int>,
+    config: &LossConfig,
+) -> Tensor<B, 1> {
+    let dice = soft_dice(logits.clone(), target.clone(), config);
+    if config.ce_weight == 0.0 {
+        return dice;
+    }
+    dice + cross_entropy(logits, target) * config.ce_weight
+}
+
+/// `Σ_l α_l · hybrid(head_l)`: one weight per head, in the heads' order (coarse to fine).
+pub fn deep_supervision<B: Backend>(
+    heads: &[Tensor<B, 4>],
+    target: Tensor<B, 3, Int>,
+    alpha: &[f64],
+    config: &LossConfig,
+) -> Tensor<B, 1> {
+    assert_eq!(
+        heads.len(),
+        alpha.len(),
+        "one supervision weight per head is required"
+    );
+    heads
+        .iter()
+        .zip(alpha)
+        .map(|(h, &a)| hybrid(h.clone(), target.clone(), config) * a)
+        .reduce(|x, y| x + y)
+        .expect("at least one head")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+    use burn::tensor::TensorData;
+
+    type B = Flex;
+
+    /// One sample, two classes, two pixels labelled [0, 1]. Logits (ln 3, 0) then (0, ln 3):
+    /// softmax (0.75, 0.25) and (0.25, 0.75), so each class has Σp·g = 0.75, Σp = 1, Σg = 1.
+    fn pair() -> (Tensor<B, 4>, Tensor<B, 3, Int>) {
+        let device = Default::default();
+        let l3 = 3f32.ln();
+        // [batch 1, classes 2, h 1, w 2]
+        let logits = Tensor::from_data(
+            TensorData::new(vec![l3, 0.0, 0.0, l3], [1, 2, 1, 2]),
+            &device,
+        );
+        let target = Tensor::from_data(TensorData::new(vec![0i64, 1], [1, 1, 2]), &device);
+        (logits, target)
+    }
+
+    fn value(t: Tensor<B, 1>) -> f64 {
+        t.into_scalar() as f64
+    }
+
+    #[test]
+    fn hand_computed_losses() {
+        let (logits, target) = pair();
+        let config = LossConfig::new().with_dice_smooth(0.0);
+        // Dice per class = 2·0.75 / 2 = 0.75, with or without the background class.
+        let fg = value(soft_dice(logits.clone(), target.clone(), &config));
+        let all = value(soft_dice(
+            logits.clone(),
+            target.clone(),
+            &config.clone().with_dice_background(true),
+        ));
+        assert!(
+            (fg - 0.25).abs() < 1e-6 && (all - 0.25).abs() < 1e-6,
+            "{fg} {all}"
+        );
+        // CE = −ln 0.75 at both pixels.
+        let ce = value(cross_entropy(logits.clone(), target.clone()));
+        assert!((ce - -(0.75f64.ln())).abs() < 1e-6, "{ce}");
+        let h = value(hybrid(logits, target, &config));
+        assert!((h - (0.25 + 0.25 * -(0.75f64.ln()))).abs() < 1e-6, "{h}");
+    }
+
+    #[test]
+    fn background_option_changes_the_dice_mean() {
+        let device = Default::default();
+        // Uniform logits over 3 classes, every pixel labelled 0: the background class is
+        // predicted at 1/3 everywhere, the absent classes too.
+        let logits = Tensor::<B, 4>::zeros([1, 3, 2, 2], &device);
+        let target = Tensor::<B, 3, Int>::zeros([1, 2, 2], &device);
+        let config = LossConfig::new().with_dice_smooth(1.0);
+        // Background: Σp·g = 4/3, Σp + Σg = 4/3 + 4 → (8/3 + 1)/(16/3 + 1) = 11/19.
+        // Absent classes: Σp·g = 0, Σp = 4/3 → 1/(4/3 + 1) = 3/7.
+        let fg = value(soft_dice(logits.clone(), target.clone(), &config));
+        assert!((fg - (1.0 - 3.0 / 7.0)).abs() < 1e-6, "{fg}");
+        let all = value(soft_dice(
+            logits,
+            target,
+            &config.with_dice_background(true),
+        ));
+        let want = 1.0 - (11.0 / 19.0 + 2.0 * 3.0 / 7.0) / 3.0;
+        assert!((all - want).abs() < 1e-6, "{all} vs {want}");
+    }
+
+    #[test]
+    fn deep_supervision_weights_each_head() {
+        let (logits, target) = pair();
+        let device = Default::default();
+        let flat = Tensor::<B, 4>::zeros([1, 2, 1, 2], &device);
+        let config = LossConfig::new();
+        let heads = [logits.clone(), flat.clone(), logits.clone(), flat.clone()];
+        let alpha = [0.1, 0.2, 0.3, 0.4];
+        let total = value(deep_supervision(&heads, target.clone(), &alpha, &config));
+        let a = value(hybrid(logits, target.clone(), &config));
+        let b = value(hybrid(flat, target, &config));
+        assert!((total - (0.4 * a + 0.6 * b)).abs() < 1e-6, "{total}");
+    }
+}

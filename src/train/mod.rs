@@ -1,0 +1,4 @@
+//! Training: losses, one epoch over a dataset, validation and checkpoints. Nothing here
+//! schedules jobs; the grid runner calls these per task.
+
+pub mod loss;
