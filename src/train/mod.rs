@@ -1,4 +1,6 @@
 //! Training: losses, one epoch over a dataset, validation and checkpoints. Nothing here
 //! schedules jobs; the grid runner calls these per task.
 
+pub mod epoch;
 pub mod loss;
+pub mod samples;

@@ -24,7 +24,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::{PreparedFile, StagedDir};
-use crate::data::cases::Sequence;
+use crate::data::cases::{Case, CaseFiles, Sequence};
+use crate::data::nifti_read::spacing3;
 use crate::data::nifti_write;
 use crate::error::{Error, Result};
 use crate::report::contact_sheet::ContactSheet;
@@ -106,6 +107,23 @@ pub struct PhantomCase {
     pub labels: Array3<u16>,
     pub header: NiftiHeader,
     pub has_pathology: bool,
+}
+
+impl PhantomCase {
+    /// The case as if it had been written and loaded again (`load_case`), without the disk.
+    pub fn into_case(self) -> Case {
+        Case {
+            id: self.id.clone(),
+            files: CaseFiles {
+                id: self.id,
+                ..CaseFiles::default()
+            },
+            images: self.images.map(|v| v.mapv(f32::from)),
+            labels: Some(self.labels),
+            spacing: spacing3(&self.header),
+            header: self.header,
+        }
+    }
 }
 
 /// The volumes of a case, in the order they are written: the sequences, then the labels.
