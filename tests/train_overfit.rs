@@ -11,7 +11,6 @@ use awsnet::train::loss::LossConfig;
 use awsnet::train::samples::{asan_samples, AsanNet, SampleGeometry};
 use burn::backend::{Autodiff, Flex};
 use burn::optim::AdamConfig;
-use burn::tensor::backend::Backend;
 
 type B = Autodiff<Flex>;
 
@@ -44,8 +43,7 @@ fn asan_overfits_two_phantom_cases() {
     assert!(samples.len() >= 4, "{} samples", samples.len());
 
     let device = Default::default();
-    B::seed(&device, 3);
-    let mut model = asan_config(8, true, true).init::<B>(&device);
+    let mut model = asan_config(8, true, true).init_seeded::<B>(3, &device);
     let mut optimizer = AdamConfig::new().init();
     let bar = indicatif::ProgressBar::hidden();
     let started = Instant::now();

@@ -37,7 +37,25 @@ pub struct UNetConfig {
     pub deep_supervision: bool,
 }
 
+/// burn draws initial weights from one process-wide random stream, and parameters draw lazily,
+/// on first use: two models built at once in one process would interleave their draws.
+static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl UNetConfig {
+    /// A network whose initial weights depend on `seed` alone: the stream is seeded and every
+    /// parameter drawn while no other seeded build runs in this process.
+    pub fn init_seeded<B: Backend>(&self, seed: u64, device: &B::Device) -> UNet<B> {
+        let _guard = SEEDED_INIT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        B::seed(device, seed);
+        let model = self.init(device);
+        // Taking a record touches every parameter, which draws the lazy ones now.
+        let _ = model.clone().into_record();
+        model
+    }
+
+    /// A network drawn from burn's current random stream; see [`Self::init_seeded`].
     pub fn init<B: Backend>(&self, device: &B::Device) -> UNet<B> {
         let filters: Vec<usize> = (0..=LEVELS).map(|k| self.base_filters << k).collect();
         let encoder = (0..=LEVELS)
@@ -149,17 +167,19 @@ impl<B: Backend> UNet<B> {
 mod tests {
     use super::*;
     use burn::backend::{Autodiff, Flex};
-    use burn::tensor::Distribution;
 
     type B = Autodiff<Flex>;
 
+    /// A fixed input: tests in one process must not draw from burn's shared random stream
+    /// while others build seeded models.
     fn input(batch: usize, channels: usize, size: usize) -> Tensor<B, 4> {
-        let device = Default::default();
-        B::seed(&device, 1);
-        Tensor::random(
-            [batch, channels, size, size],
-            Distribution::Normal(0.0, 1.0),
-            &device,
+        let n = batch * channels * size * size;
+        let values: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        Tensor::from_data(
+            burn::tensor::TensorData::new(values, [batch, channels, size, size]),
+            &Default::default(),
         )
     }
 
@@ -178,7 +198,7 @@ mod tests {
                 .with_base_filters(4)
                 .with_pam(pam)
                 .with_deep_supervision(ds)
-                .init(&device);
+                .init_seeded(1, &device);
             assert_eq!(net.gates.len(), if pam { LEVELS } else { 0 });
             let out = net.forward(input(2, 2, 32));
             assert_eq!(out.len(), heads, "pam {pam}, ds {ds}");
@@ -195,7 +215,7 @@ mod tests {
             .with_base_filters(4)
             .with_pam(true)
             .with_deep_supervision(true)
-            .init(&device);
+            .init_seeded(2, &device);
         let loss = net
             .forward(input(2, 2, 32))
             .into_iter()
