@@ -5,6 +5,7 @@
 //! errors to exit codes.
 
 pub mod atomic;
+pub mod backend;
 pub mod data;
 pub mod error;
 pub mod eval;

@@ -47,6 +47,8 @@ enum Command {
     Stats(cli::stats::StatsArgs),
     /// Paper-style tables (mean ± std, p-values) as Markdown, CSV or LaTeX
     Table(cli::table::TableArgs),
+    /// Train one ASAN with fixed deep-supervision weights, locally
+    Train(cli::train::TrainArgs),
 }
 
 #[derive(Args)]
@@ -146,6 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => cli::eval::run(&args),
         Command::Stats(args) => cli::stats::run(&args),
         Command::Table(args) => cli::table::run(&args),
+        Command::Train(args) => cli::train::run(&args),
     }
 }
 

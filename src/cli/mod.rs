@@ -5,3 +5,4 @@ pub mod eval;
 pub mod output;
 pub mod stats;
 pub mod table;
+pub mod train;

@@ -4,4 +4,5 @@
 pub mod checkpoint;
 pub mod epoch;
 pub mod loss;
+pub mod run;
 pub mod samples;

@@ -1,0 +1,88 @@
+//! `awsnet train`.
+
+use std::path::PathBuf;
+
+use burn::backend::{Autodiff, Flex};
+use clap::Args;
+
+use super::output::print_out;
+use awsnet::backend::{check_cuda, DeviceChoice};
+use awsnet::train::run::{train_run, EpochRecord, TrainConfig};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Training configuration (JSON; see the README)
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Run directory [default: results/<config file name without .json>]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Continue the run in the output directory from its latest checkpoint
+    #[arg(long)]
+    resume: bool,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let config = TrainConfig::read(&args.config)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = args.config.file_stem().unwrap_or_default();
+        PathBuf::from("results").join(stem)
+    });
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "train {bar:30} {pos}/{len} samples {elapsed} (eta {eta})",
+        )
+        .expect("static template"),
+    );
+    let history = match args.device {
+        DeviceChoice::Cpu => {
+            train_run::<Autodiff<Flex>>(&config, &out, args.resume, &Default::default(), &bar)?
+        }
+        DeviceChoice::Cuda(index) => {
+            check_cuda()?;
+            train_cuda(&config, &out, args.resume, index, &bar)?
+        }
+    };
+    bar.finish_and_clear();
+    print_out(&summary(&history, &out))
+}
+
+#[cfg(feature = "cuda")]
+fn train_cuda(
+    config: &TrainConfig,
+    out: &std::path::Path,
+    resume: bool,
+    index: usize,
+    bar: &indicatif::ProgressBar,
+) -> awsnet::Result<Vec<EpochRecord>> {
+    use burn::backend::cuda::CudaDevice;
+    use burn::backend::Cuda;
+    train_run::<Autodiff<Cuda>>(config, out, resume, &CudaDevice::new(index), bar)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn train_cuda(
+    _: &TrainConfig,
+    _: &std::path::Path,
+    _: bool,
+    _: usize,
+    _: &indicatif::ProgressBar,
+) -> awsnet::Result<Vec<EpochRecord>> {
+    // check_cuda() has already refused: this build has no CUDA backend.
+    Err(awsnet::Error::Internal("CUDA backend not built".into()))
+}
+
+fn summary(history: &[EpochRecord], out: &std::path::Path) -> String {
+    let mut text = String::from("epoch      loss  val Dice  (pooled)   seconds\n");
+    for r in history {
+        text.push_str(&format!(
+            "{:>5} {:>9.4} {:>9.4} {:>9.4} {:>9.1}\n",
+            r.epoch, r.loss, r.val_dice, r.val_dice_pooled, r.seconds
+        ));
+    }
+    text.push_str(&format!("run directory: {}\n", out.display()));
+    text
+}

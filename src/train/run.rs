@@ -1,0 +1,381 @@
+//! `awsnet train`: one ASAN's schedule with fixed deep-supervision weights, on one machine.
+//!
+//! The run directory holds, nnU-Net style:
+//! - `config.json`: the configuration the run was started with;
+//! - `checkpoint_latest/`: written after every epoch (see [`super::checkpoint`]);
+//! - `checkpoint_best/`: the epoch with the best validation Dice so far;
+//! - `progress.jsonl`: one JSON line per epoch (loss, validation Dice, seconds).
+//!
+//! A run that stopped (crash, preemption) continues with `resume`: it reloads
+//! `checkpoint_latest/` and trains the remaining epochs, with the same result as a run that never
+//! stopped; raising `epochs` in the config and resuming extends a finished run. Any other change
+//! to the config is refused on resume, and starting over a directory that holds a run is refused
+//! unless resuming.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{load_checkpoint, save_checkpoint, AdamOf, TrainState};
+use super::epoch::{train_epoch, validate, EpochSettings};
+use super::loss::LossConfig;
+use super::samples::{asan_samples, AsanNet, Sample, SampleGeometry};
+use crate::atomic;
+use crate::data::augment::AugmentConfig;
+use crate::data::cases::{load_all, Case};
+use crate::error::{Error, Result};
+use crate::model::asan::asan_config;
+use crate::model::unet::UNetConfig;
+use crate::seed;
+
+/// Everything `awsnet train` reads from its `--config` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Directory of MyoPS cases with labels (relative paths are taken from the config file's
+    /// directory).
+    pub data: PathBuf,
+    /// Case ids held out for validation; empty: the last fifth of the cases (at least one).
+    #[serde(default)]
+    pub validation_cases: Vec<String>,
+    pub net: AsanNet,
+    #[serde(default = "default_base")]
+    pub base_filters: usize,
+    #[serde(default = "yes")]
+    pub pam: bool,
+    #[serde(default = "yes")]
+    pub deep_supervision: bool,
+    pub geometry: SampleGeometry,
+    pub epochs: u64,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_lr")]
+    pub learning_rate: f64,
+    /// Supervision weights, coarse to fine; default 0.25 each. One value without deep
+    /// supervision.
+    #[serde(default)]
+    pub alpha: Option<Vec<f64>>,
+    #[serde(default)]
+    pub loss: LossSettings,
+    #[serde(default)]
+    pub augment: AugmentConfig,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// The loss fields of a config file.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossSettings {
+    pub dice_smooth: f64,
+    pub dice_background: bool,
+    pub ce_weight: f64,
+}
+
+impl Default for LossSettings {
+    fn default() -> Self {
+        let d = LossConfig::new();
+        LossSettings {
+            dice_smooth: d.dice_smooth,
+            dice_background: d.dice_background,
+            ce_weight: d.ce_weight,
+        }
+    }
+}
+
+fn default_base() -> usize {
+    32
+}
+fn yes() -> bool {
+    true
+}
+fn default_batch() -> usize {
+    16
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+
+impl TrainConfig {
+    /// Read and check a config file.
+    pub fn read(path: &Path) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        let mut config: TrainConfig = serde_json::from_str(&text)
+            .map_err(|e| Error::input(path, format!("not a train config: {e}")))?;
+        if config.data.is_relative() {
+            if let Some(dir) = path.parent() {
+                config.data = dir.join(&config.data);
+            }
+        }
+        config.validate().map_err(|e| match e {
+            Error::InvalidArgument { field, problem } => {
+                Error::input(path, format!("field {field}: {problem}"))
+            }
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    /// Check every field's domain, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let [h, w] = self.geometry.input;
+        if h == 0 || w == 0 || h % 16 != 0 || w % 16 != 0 {
+            return Err(Error::invalid(
+                "geometry.input",
+                format!("{h}×{w}: both sides must be positive multiples of 16 (four poolings)"),
+            ));
+        }
+        if self.geometry.crop.contains(&0) {
+            return Err(Error::invalid("geometry.crop", "sides must be positive"));
+        }
+        if self.epochs == 0 {
+            return Err(Error::invalid("epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::invalid("batch_size", "must be at least 1"));
+        }
+        if self.base_filters == 0 {
+            return Err(Error::invalid("base_filters", "must be at least 1"));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(Error::invalid("learning_rate", "must be a positive number"));
+        }
+        let alpha = self.alpha();
+        let heads = if self.deep_supervision { 4 } else { 1 };
+        if alpha.len() != heads || alpha.iter().any(|a| !a.is_finite() || *a < 0.0) {
+            return Err(Error::invalid(
+                "alpha",
+                format!("{alpha:?}: need {heads} non-negative weights (one per supervision head)"),
+            ));
+        }
+        self.augment.validate()
+    }
+
+    /// Deep-supervision weights in use.
+    pub fn alpha(&self) -> Vec<f64> {
+        match &self.alpha {
+            Some(a) => a.clone(),
+            None if self.deep_supervision => vec![0.25; 4],
+            None => vec![1.0],
+        }
+    }
+
+    pub fn model(&self) -> UNetConfig {
+        asan_config(self.base_filters, self.pam, self.deep_supervision)
+    }
+
+    fn loss(&self) -> LossConfig {
+        LossConfig::new()
+            .with_dice_smooth(self.loss.dice_smooth)
+            .with_dice_background(self.loss.dice_background)
+            .with_ce_weight(self.loss.ce_weight)
+    }
+}
+
+/// One line of `progress.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: u64,
+    pub loss: f64,
+    /// Validation Dice of the pathology class, per slice (empty/empty = 1) and pooled.
+    pub val_dice: f64,
+    pub val_dice_pooled: f64,
+    pub seconds: f64,
+}
+
+/// Split cases into training and validation samples as the config says.
+pub fn split_samples(config: &TrainConfig, cases: &[Case]) -> Result<(Vec<Sample>, Vec<Sample>)> {
+    let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+    for v in &config.validation_cases {
+        if !ids.contains(&v.as_str()) {
+            return Err(Error::invalid(
+                "validation_cases",
+                format!("{v} is not a case of {}", config.data.display()),
+            ));
+        }
+    }
+    let held_out: Vec<&str> = if config.validation_cases.is_empty() {
+        let n = cases.len().div_ceil(5).min(cases.len().saturating_sub(1));
+        ids[ids.len() - n..].to_vec()
+    } else {
+        config.validation_cases.iter().map(String::as_str).collect()
+    };
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for case in cases {
+        let samples = asan_samples(case, config.net, &config.geometry);
+        if held_out.contains(&case.id.as_str()) {
+            val.extend(samples);
+        } else {
+            train.extend(samples);
+        }
+    }
+    if train.is_empty() {
+        return Err(Error::Dataset {
+            path: config.data.clone(),
+            problem: "no labelled slice showing the LV left for training".into(),
+        });
+    }
+    if val.is_empty() {
+        tracing::warn!("no validation slices: validating on the training slices");
+        val = train.clone();
+    }
+    Ok((train, val))
+}
+
+/// Where a run keeps its pieces.
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    pub fn latest(&self) -> PathBuf {
+        self.root.join("checkpoint_latest")
+    }
+    pub fn best(&self) -> PathBuf {
+        self.root.join("checkpoint_best")
+    }
+    pub fn progress(&self) -> PathBuf {
+        self.root.join("progress.jsonl")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
+}
+
+/// Train as `config` says into `out`, continuing a stopped run when `resume` is set.
+pub fn train_run<B: AutodiffBackend>(
+    config: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    device: &B::Device,
+    progress: &indicatif::ProgressBar,
+) -> Result<Vec<EpochRecord>> {
+    let dir = RunDir {
+        root: out.to_path_buf(),
+    };
+    let has_run = dir.latest().exists();
+    if has_run && !resume {
+        return Err(Error::invalid(
+            "--out",
+            format!(
+                "{} already holds a training run; pass --resume to continue it or choose another directory",
+                out.display()
+            ),
+        ));
+    }
+    let cases = load_all(&config.data)?;
+    let (train, val) = split_samples(config, &cases)?;
+    tracing::info!(train = train.len(), validation = val.len(), "samples");
+    std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
+
+    let model_config = config.model();
+    let (mut model, mut optimizer, mut history, start) = if has_run {
+        let saved =
+            std::fs::read_to_string(dir.config()).map_err(|e| Error::read(dir.config(), e))?;
+        let mut saved: TrainConfig = serde_json::from_str(&saved)
+            .map_err(|e| Error::input(dir.config(), format!("not a train config: {e}")))?;
+        // Resuming may extend a run; everything else must be as it started.
+        saved.epochs = config.epochs;
+        if &saved != config {
+            return Err(Error::invalid(
+                "--config",
+                format!(
+                    "differs from the configuration {} was started with ({}); resume with that one",
+                    out.display(),
+                    dir.config().display()
+                ),
+            ));
+        }
+        let ck = load_checkpoint::<B>(&dir.latest(), device)?;
+        let history = read_progress(&dir.progress(), ck.state.epoch)?;
+        (ck.model, ck.optimizer, history, ck.state.epoch)
+    } else {
+        let bytes = serde_json::to_vec_pretty(config)
+            .map_err(|e| Error::Internal(format!("encoding the config: {e}")))?;
+        atomic::write_bytes(&dir.config(), &bytes)?;
+        let model = model_config.init_seeded::<B>(seed::derive(config.seed, "init", 0), device);
+        let optimizer: AdamOf<B> = burn::optim::AdamConfig::new().init();
+        (model, optimizer, Vec::new(), 0)
+    };
+
+    let alpha = config.alpha();
+    progress.set_length((config.epochs - start.min(config.epochs)) * train.len() as u64);
+    for epoch in start..config.epochs {
+        let started = Instant::now();
+        let settings = EpochSettings {
+            batch_size: config.batch_size,
+            learning_rate: config.learning_rate,
+            alpha: alpha.clone(),
+            loss: config.loss(),
+            augment: config.augment,
+            seed: seed::derive(config.seed, "epoch", epoch),
+        };
+        let (next, loss) = train_epoch(model, &mut optimizer, &train, &settings, device, progress);
+        model = next;
+        if !loss.is_finite() {
+            return Err(Error::Internal(format!(
+                "the loss became {loss} in epoch {}; lower the learning rate",
+                epoch + 1
+            )));
+        }
+        let dice = validate(&model, &val, 2, config.batch_size, device);
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            loss,
+            val_dice: dice.per_slice,
+            val_dice_pooled: dice.pooled,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        tracing::info!(
+            epoch = record.epoch,
+            loss = record.loss,
+            val_dice = record.val_dice,
+            seconds = record.seconds,
+            "epoch done"
+        );
+        let best_so_far = history
+            .iter()
+            .all(|r: &EpochRecord| r.val_dice < record.val_dice);
+        history.push(record);
+        let state = TrainState {
+            epoch: epoch + 1,
+            seed: config.seed,
+            alpha: alpha.clone(),
+            extra: serde_json::Value::Null,
+        };
+        // The best checkpoint first: if the run dies between the two writes, `latest` still
+        // points at the previous epoch and resuming redoes this one.
+        if best_so_far {
+            save_checkpoint(&dir.best(), &model_config, &model, &optimizer, &state)?;
+        }
+        write_progress(&dir.progress(), &history)?;
+        save_checkpoint(&dir.latest(), &model_config, &model, &optimizer, &state)?;
+    }
+    Ok(history)
+}
+
+fn write_progress(path: &Path, history: &[EpochRecord]) -> Result<()> {
+    let mut text = String::new();
+    for r in history {
+        let line = serde_json::to_string(r)
+            .map_err(|e| Error::Internal(format!("encoding progress: {e}")))?;
+        text.push_str(&line);
+        text.push('\n');
+    }
+    atomic::write_bytes(path, text.as_bytes())
+}
+
+/// The first `epochs` records of a run's progress file.
+fn read_progress(path: &Path, epochs: u64) -> Result<Vec<EpochRecord>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().take(epochs as usize) {
+        out.push(
+            serde_json::from_str(line)
+                .map_err(|e| Error::input(path, format!("line {}: {e}", i + 1)))?,
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,170 @@
+//! `awsnet train`: a run directory users can rely on — resumable to the same bytes, refusing bad
+//! configs by field, never silently overwriting a run.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::awsnet;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Three small phantom cases and a tiny config over them.
+fn setup(dir: &Path, epochs: u64) -> std::path::PathBuf {
+    let data = dir.join("data");
+    if !data.exists() {
+        let run = awsnet(&[
+            "phantom",
+            "--out",
+            s(&data),
+            "--cases",
+            "3",
+            "--size",
+            "64",
+            "64",
+            "--spacing",
+            "3.6",
+            "3.6",
+            "14",
+            "--slices",
+            "2",
+            "3",
+            "--seed",
+            "5",
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let config = dir.join("tiny.json");
+    let text = format!(
+        r#"{{ "data": "data", "net": "scar_edema", "base_filters": 4,
+             "geometry": {{ "crop": [64, 64], "margin": 3, "input": [32, 32] }},
+             "epochs": {epochs}, "batch_size": 4, "seed": 11 }}"#
+    );
+    fs::write(&config, text).unwrap();
+    config
+}
+
+fn read_dir_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn resuming_a_stopped_run_gives_the_bytes_of_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), 2);
+    let straight = tmp.path().join("straight");
+    let run = awsnet(&["train", "--config", s(&config), "--out", s(&straight)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_stdout_has(&["    2 ", "run directory"]);
+    assert_eq!(
+        fs::read_to_string(straight.join("progress.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+
+    // The same run stopped after one epoch, then extended to two.
+    let stopped = tmp.path().join("stopped");
+    let one = setup(tmp.path(), 1);
+    let run = awsnet(&["train", "--config", s(&one), "--out", s(&stopped)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = awsnet(&["train", "--config", s(&one), "--out", s(&stopped)]);
+    run.assert_user_error(&["already holds a training run", "--resume"]);
+    let two = setup(tmp.path(), 2);
+    let run = awsnet(&[
+        "train",
+        "--config",
+        s(&two),
+        "--out",
+        s(&stopped),
+        "--resume",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        read_dir_bytes(&straight.join("checkpoint_latest")),
+        read_dir_bytes(&stopped.join("checkpoint_latest"))
+    );
+
+    // Resuming with another config is refused.
+    let text = fs::read_to_string(&two)
+        .unwrap()
+        .replace("\"seed\": 11", "\"seed\": 12");
+    fs::write(&two, text).unwrap();
+    let run = awsnet(&[
+        "train",
+        "--config",
+        s(&two),
+        "--out",
+        s(&stopped),
+        "--resume",
+    ]);
+    run.assert_user_error(&["differs from the configuration"]);
+}
+
+#[test]
+fn bad_configs_and_devices_are_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), 1);
+    let good = fs::read_to_string(&config).unwrap();
+    let table = [
+        (
+            good.replace("\"epochs\"", "\"epochz\""),
+            "unknown field `epochz`",
+        ),
+        (good.replace("[32, 32]", "[30, 32]"), "geometry.input"),
+        (
+            good.replace("\"batch_size\": 4", "\"batch_size\": 0"),
+            "batch_size",
+        ),
+        (
+            good.replace("\"data\"", "\"data\": \"nowhere\", \"x\""),
+            "unknown field `x`",
+        ),
+        (
+            good.replace("\"data\": \"data\"", "\"data\": \"nowhere\""),
+            "nowhere",
+        ),
+        (
+            good.replace("scar_edema", "edema"),
+            "unknown variant `edema`",
+        ),
+        ("{".to_string(), "not a train config"),
+    ];
+    for (text, fragment) in table {
+        let path = tmp.path().join("bad.json");
+        fs::write(&path, text).unwrap();
+        let out = tmp.path().join("out-bad");
+        let run = awsnet(&["train", "--config", s(&path), "--out", s(&out)]);
+        run.assert_user_error(&[fragment]);
+        assert!(!out.exists(), "{fragment}: output created");
+    }
+    let out = tmp.path().join("out-cuda");
+    let run = awsnet(&[
+        "train",
+        "--config",
+        s(&config),
+        "--out",
+        s(&out),
+        "--device",
+        "cuda:0",
+    ]);
+    run.assert_user_error(&["no CUDA device available"]);
+    let run = awsnet(&["train", "--config", s(&config), "--device", "tpu"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("unknown device"), "{}", run.stderr);
+}
