@@ -47,6 +47,13 @@ fn setup(dir: &Path, epochs: u64) -> std::path::PathBuf {
     config
 }
 
+/// `awsnet train --config CONFIG --out OUT` and `extra`.
+fn train(config: &Path, out: &Path, extra: &[&str]) -> common::Run {
+    let mut args = vec!["train", "--config", s(config), "--out", s(out)];
+    args.extend_from_slice(extra);
+    awsnet(&args)
+}
+
 fn read_dir_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<_> = fs::read_dir(dir)
         .unwrap()
@@ -67,7 +74,7 @@ fn resuming_a_stopped_run_gives_the_bytes_of_an_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
     let config = setup(tmp.path(), 2);
     let straight = tmp.path().join("straight");
-    let run = awsnet(&["train", "--config", s(&config), "--out", s(&straight)]);
+    let run = train(&config, &straight, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     run.assert_stdout_has(&["    2 ", "run directory"]);
     assert_eq!(
@@ -81,19 +88,12 @@ fn resuming_a_stopped_run_gives_the_bytes_of_an_uninterrupted_one() {
     // The same run stopped after one epoch, then extended to two.
     let stopped = tmp.path().join("stopped");
     let one = setup(tmp.path(), 1);
-    let run = awsnet(&["train", "--config", s(&one), "--out", s(&stopped)]);
+    let run = train(&one, &stopped, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let run = awsnet(&["train", "--config", s(&one), "--out", s(&stopped)]);
+    let run = train(&one, &stopped, &[]);
     run.assert_user_error(&["already holds a training run", "--resume"]);
     let two = setup(tmp.path(), 2);
-    let run = awsnet(&[
-        "train",
-        "--config",
-        s(&two),
-        "--out",
-        s(&stopped),
-        "--resume",
-    ]);
+    let run = train(&two, &stopped, &["--resume"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         read_dir_bytes(&straight.join("checkpoint_latest")),
@@ -105,14 +105,7 @@ fn resuming_a_stopped_run_gives_the_bytes_of_an_uninterrupted_one() {
         .unwrap()
         .replace("\"seed\": 11", "\"seed\": 12");
     fs::write(&two, text).unwrap();
-    let run = awsnet(&[
-        "train",
-        "--config",
-        s(&two),
-        "--out",
-        s(&stopped),
-        "--resume",
-    ]);
+    let run = train(&two, &stopped, &["--resume"]);
     run.assert_user_error(&["differs from the configuration"]);
 }
 
@@ -149,20 +142,12 @@ fn bad_configs_and_devices_are_refused_by_name() {
         let path = tmp.path().join("bad.json");
         fs::write(&path, text).unwrap();
         let out = tmp.path().join("out-bad");
-        let run = awsnet(&["train", "--config", s(&path), "--out", s(&out)]);
+        let run = train(&path, &out, &[]);
         run.assert_user_error(&[fragment]);
         assert!(!out.exists(), "{fragment}: output created");
     }
     let out = tmp.path().join("out-cuda");
-    let run = awsnet(&[
-        "train",
-        "--config",
-        s(&config),
-        "--out",
-        s(&out),
-        "--device",
-        "cuda:0",
-    ]);
+    let run = train(&config, &out, &["--device", "cuda:0"]);
     run.assert_user_error(&["no CUDA device available"]);
     let run = awsnet(&["train", "--config", s(&config), "--device", "tpu"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
