@@ -10,6 +10,8 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::Tensor;
 
+use super::fast_ops::batch_norm;
+
 /// A 3×3 convolution with "same" padding followed by batch normalisation.
 #[derive(Module, Debug)]
 pub struct ConvBn<B: Backend> {
@@ -29,7 +31,7 @@ impl<B: Backend> ConvBn<B> {
 
     /// Conv → BN → ReLU.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        relu(self.norm.forward(self.conv.forward(x)))
+        relu(batch_norm(&self.norm, self.conv.forward(x)))
     }
 }
 

@@ -8,5 +8,6 @@
 pub mod asan;
 pub mod blocks;
 pub mod casn;
+pub mod fast_ops;
 pub mod pam;
 pub mod unet;

@@ -10,9 +10,10 @@
 //! - Deep supervision (Eq. 4): `Σ_l α_l · L_l` over the heads, with Σ α_l = 1.
 
 use burn::config::Config;
-use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
+
+use crate::model::fast_ops::{log_softmax_classes, softmax_classes};
 
 #[derive(Config, Debug, PartialEq)]
 pub struct LossConfig {
@@ -43,7 +44,7 @@ pub fn soft_dice<B: Backend>(
     config: &LossConfig,
 ) -> Tensor<B, 1> {
     let [batch, classes, h, w] = logits.dims();
-    let probs = softmax(logits, 1);
+    let probs = softmax_classes(logits);
     let truth = one_hot(target, classes);
     let first = usize::from(!config.dice_background && classes > 1);
     let probs = probs.narrow(1, first, classes - first);
@@ -60,7 +61,7 @@ pub fn soft_dice<B: Backend>(
 /// Mean pixel-wise cross-entropy of `logits` against `target`.
 pub fn cross_entropy<B: Backend>(logits: Tensor<B, 4>, target: Tensor<B, 3, Int>) -> Tensor<B, 1> {
     let [_, classes, _, _] = logits.dims();
-    let log_p = log_softmax(logits, 1);
+    let log_p = log_softmax_classes(logits);
     let picked = (log_p * one_hot(target, classes)).sum_dim(1);
     picked.mean().neg()
 }
