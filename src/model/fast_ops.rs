@@ -27,11 +27,19 @@ pub fn batch_norm<B: Backend>(norm: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B,
     let shape = x.dims();
     let [b, c, h, w] = shape;
     let (mean, var) = if B::ad_enabled(&x.device()) {
-        let n = b * h * w;
-        let flat = x.clone().swap_dims(0, 1).reshape([c, n]);
-        let mean = flat.clone().mean_dim(1).reshape([c]);
-        let centred = flat - mean.clone().reshape([c, 1]).repeat_dim(1, n);
-        let var = centred.square().mean_dim(1).reshape([c]);
+        let n = (b * h * w) as f64;
+        // Reducing the inner axes first keeps every step on contiguous memory; transposing
+        // channels to the front would copy the whole activation.
+        let channel_mean = |t: Tensor<B, 4>| {
+            t.reshape([b, c, h * w])
+                .sum_dim(2)
+                .sum_dim(0)
+                .reshape([c])
+                .div_scalar(n)
+        };
+        let mean = channel_mean(x.clone());
+        let centred = x.clone() - per_channel(mean.clone(), shape);
+        let var = channel_mean(centred.square());
         let m = norm.momentum;
         let device = x.device();
         let running_mean = norm.running_mean.value_sync().to_device(&device);
