@@ -153,3 +153,25 @@ fn bad_configs_and_devices_are_refused_by_name() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("unknown device"), "{}", run.stderr);
 }
+
+#[test]
+fn casn_stages_train_plain_two_class_unets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), 1);
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace("scar_edema", "casn_coarse")
+        .replace("[64, 64]", "[48, 48]");
+    fs::write(&config, text).unwrap();
+    let out = tmp.path().join("coarse");
+    let run = train(&config, &out, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let saved =
+        common::json(&fs::read_to_string(out.join("checkpoint_latest/checkpoint.json")).unwrap());
+    let model = &saved["config"];
+    assert_eq!(model["in_channels"], 3);
+    assert_eq!(model["out_channels"], 2);
+    assert_eq!(model["pam"], false);
+    assert_eq!(model["deep_supervision"], false);
+    assert_eq!(saved["state"]["alpha"], serde_json::json!([1.0]));
+}

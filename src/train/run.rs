@@ -21,12 +21,11 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::{load_checkpoint, save_checkpoint, AdamOf, TrainState};
 use super::epoch::{train_epoch, validate, EpochSettings};
 use super::loss::LossConfig;
-use super::samples::{asan_samples, AsanNet, Sample, SampleGeometry};
+use super::samples::{Network, Sample, SampleGeometry};
 use crate::atomic;
 use crate::data::augment::AugmentConfig;
 use crate::data::cases::{load_all, Case};
 use crate::error::{Error, Result};
-use crate::model::asan::asan_config;
 use crate::model::unet::UNetConfig;
 use crate::seed;
 
@@ -40,13 +39,16 @@ pub struct TrainConfig {
     /// Case ids held out for validation; empty: the last fifth of the cases (at least one).
     #[serde(default)]
     pub validation_cases: Vec<String>,
-    pub net: AsanNet,
+    /// `casn_coarse`, `casn_fine`, `scar` (ASAN-S) or `scar_edema` (ASAN-P).
+    pub net: Network,
     #[serde(default = "default_base")]
     pub base_filters: usize,
-    #[serde(default = "yes")]
-    pub pam: bool,
-    #[serde(default = "yes")]
-    pub deep_supervision: bool,
+    /// PAM gates; default on for ASAN, off for CASN.
+    #[serde(default)]
+    pub pam: Option<bool>,
+    /// Four supervision heads; default on for ASAN, off for CASN.
+    #[serde(default)]
+    pub deep_supervision: Option<bool>,
     pub geometry: SampleGeometry,
     pub epochs: u64,
     #[serde(default = "default_batch")]
@@ -65,31 +67,18 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
-/// The loss fields of a config file.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// The loss fields of a config file; unset fields take the network's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LossSettings {
-    pub dice_smooth: f64,
-    pub dice_background: bool,
-    pub ce_weight: f64,
-}
-
-impl Default for LossSettings {
-    fn default() -> Self {
-        let d = LossConfig::new();
-        LossSettings {
-            dice_smooth: d.dice_smooth,
-            dice_background: d.dice_background,
-            ce_weight: d.ce_weight,
-        }
-    }
+    pub dice_smooth: Option<f64>,
+    pub dice_background: Option<bool>,
+    /// λ_CE; default 0.25 for ASAN (Eq. 3), 0 for CASN (Dice only, Eq. 1).
+    pub ce_weight: Option<f64>,
 }
 
 fn default_base() -> usize {
     32
-}
-fn yes() -> bool {
-    true
 }
 fn default_batch() -> usize {
     16
@@ -143,7 +132,7 @@ impl TrainConfig {
             return Err(Error::invalid("learning_rate", "must be a positive number"));
         }
         let alpha = self.alpha();
-        let heads = if self.deep_supervision { 4 } else { 1 };
+        let heads = if self.deep_supervision() { 4 } else { 1 };
         if alpha.len() != heads || alpha.iter().any(|a| !a.is_finite() || *a < 0.0) {
             return Err(Error::invalid(
                 "alpha",
@@ -153,24 +142,41 @@ impl TrainConfig {
         self.augment.validate()
     }
 
+    fn is_asan(&self) -> bool {
+        self.net.asan().is_some()
+    }
+
+    pub fn pam(&self) -> bool {
+        self.pam.unwrap_or(self.is_asan())
+    }
+
+    pub fn deep_supervision(&self) -> bool {
+        self.deep_supervision.unwrap_or(self.is_asan())
+    }
+
     /// Deep-supervision weights in use.
     pub fn alpha(&self) -> Vec<f64> {
         match &self.alpha {
             Some(a) => a.clone(),
-            None if self.deep_supervision => vec![0.25; 4],
+            None if self.deep_supervision() => vec![0.25; 4],
             None => vec![1.0],
         }
     }
 
     pub fn model(&self) -> UNetConfig {
-        asan_config(self.base_filters, self.pam, self.deep_supervision)
+        UNetConfig::new(self.net.input_channels(), self.net.classes())
+            .with_base_filters(self.base_filters)
+            .with_pam(self.pam())
+            .with_deep_supervision(self.deep_supervision())
     }
 
     fn loss(&self) -> LossConfig {
+        let d = LossConfig::new();
+        let ce = if self.is_asan() { d.ce_weight } else { 0.0 };
         LossConfig::new()
-            .with_dice_smooth(self.loss.dice_smooth)
-            .with_dice_background(self.loss.dice_background)
-            .with_ce_weight(self.loss.ce_weight)
+            .with_dice_smooth(self.loss.dice_smooth.unwrap_or(d.dice_smooth))
+            .with_dice_background(self.loss.dice_background.unwrap_or(d.dice_background))
+            .with_ce_weight(self.loss.ce_weight.unwrap_or(ce))
     }
 }
 
@@ -204,7 +210,7 @@ pub fn split_samples(config: &TrainConfig, cases: &[Case]) -> Result<(Vec<Sample
     };
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for case in cases {
-        let samples = asan_samples(case, config.net, &config.geometry);
+        let samples = config.net.samples(case, &config.geometry);
         if held_out.contains(&case.id.as_str()) {
             val.extend(samples);
         } else {
@@ -320,7 +326,13 @@ pub fn train_run<B: AutodiffBackend>(
                 epoch + 1
             )));
         }
-        let dice = validate(&model, &val, 2, config.batch_size, device);
+        let dice = validate(
+            &model,
+            &val,
+            config.net.scored_class(),
+            config.batch_size,
+            device,
+        );
         let record = EpochRecord {
             epoch: epoch + 1,
             loss,

@@ -1,5 +1,10 @@
-//! ASAN training samples: for every labelled slice, the masked ROI of DE and T2 (Eq. 2) and the
-//! class map of one of the two nets.
+//! Training samples of the four networks, built from labelled slices.
+//!
+//! - CASN coarse (§3.1): C0, DE and T2 of the centre-cropped slice, resized to the input; target
+//!   the LV region (blood pool and the whole myocardium). Every slice counts, with or without
+//!   the LV, since the coarse net must also learn where there is none.
+//! - CASN fine: the same three sequences on the ROI around the LV region; same target.
+//! - ASAN-S / ASAN-P (§3.2): the masked ROI of DE and T2 (Eq. 2) and the class map of the net.
 //!
 //! Training ROIs come from the ground truth (§3.1: test ROIs must come from CASN's prediction;
 //! that is inference's job): the LV region's bounding box in the centre-cropped slice, widened
@@ -45,6 +50,61 @@ impl AsanNet {
         match self {
             AsanNet::Scar => Target::Scar,
             AsanNet::ScarEdema => Target::ScarEdema,
+        }
+    }
+}
+
+/// The network a sample is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    CasnCoarse,
+    CasnFine,
+    /// ASAN-S.
+    Scar,
+    /// ASAN-P.
+    ScarEdema,
+}
+
+impl Network {
+    pub fn asan(self) -> Option<AsanNet> {
+        match self {
+            Network::Scar => Some(AsanNet::Scar),
+            Network::ScarEdema => Some(AsanNet::ScarEdema),
+            Network::CasnCoarse | Network::CasnFine => None,
+        }
+    }
+
+    pub fn input_channels(self) -> usize {
+        match self.asan() {
+            Some(_) => crate::model::asan::INPUT_CHANNELS,
+            None => crate::model::casn::INPUT_CHANNELS,
+        }
+    }
+
+    pub fn classes(self) -> usize {
+        match self.asan() {
+            Some(_) => crate::model::asan::CLASSES,
+            None => crate::model::casn::CLASSES,
+        }
+    }
+
+    /// The class whose Dice validation reports: the pathology for ASAN, the LV region for
+    /// CASN.
+    pub fn scored_class(self) -> u8 {
+        match self.asan() {
+            Some(_) => 2,
+            None => 1,
+        }
+    }
+
+    /// The samples of `case` for this network.
+    pub fn samples(self, case: &Case, geometry: &SampleGeometry) -> Vec<Sample> {
+        match self {
+            Network::CasnCoarse => casn_samples(case, false, geometry),
+            Network::CasnFine => casn_samples(case, true, geometry),
+            Network::Scar => asan_samples(case, AsanNet::Scar, geometry),
+            Network::ScarEdema => asan_samples(case, AsanNet::ScarEdema, geometry),
         }
     }
 }
@@ -110,6 +170,53 @@ pub fn asan_samples(case: &Case, net: AsanNet, geometry: &SampleGeometry) -> Vec
     out
 }
 
+/// CASN samples: C0, DE, T2 z-scored per slice; the whole crop (`roi` false) or the ROI around the
+/// LV region (`roi` true, slices without it skipped); target 1 on the LV region.
+pub fn casn_samples(case: &Case, roi: bool, geometry: &SampleGeometry) -> Vec<Sample> {
+    let Some(labels) = &case.labels else {
+        return Vec::new();
+    };
+    let sequences: Vec<Vec<Array2<f32>>> = Sequence::ALL
+        .iter()
+        .map(|&seq| slices(case.image(seq)))
+        .collect();
+    let mut out = Vec::new();
+    for (z, lab) in slices(labels).iter().enumerate() {
+        let (h, w) = lab.dim();
+        let geo = if roi {
+            match roi_geometry(lab.view(), geometry) {
+                Some(g) => g,
+                None => continue,
+            }
+        } else {
+            let window = CenterWindow::new([h, w], geometry.crop);
+            RoiGeometry {
+                window,
+                roi: crate::data::preprocess::RoiBox {
+                    x0: 0,
+                    x1: geometry.crop[0],
+                    y0: 0,
+                    y1: geometry.crop[1],
+                },
+                input: geometry.input,
+            }
+        };
+        let channels = sequences
+            .iter()
+            .map(|seq| geo.image(normalize_slice(seq[z].view()).view()))
+            .collect();
+        out.push(Sample {
+            case: case.id.clone(),
+            slice: z,
+            channels,
+            classes: geo
+                .labels(lab.view())
+                .mapv(|c| u8::from(Target::LvRegion.contains(c))),
+        });
+    }
+    out
+}
+
 /// The crop → ROI → input geometry of a slice from its ground-truth LV region; `None` when the
 /// slice does not show it.
 pub fn roi_geometry(labels: ArrayView2<u16>, geometry: &SampleGeometry) -> Option<RoiGeometry> {
@@ -123,4 +230,64 @@ pub fn roi_geometry(labels: ArrayView2<u16>, geometry: &SampleGeometry) -> Optio
         roi,
         input: geometry.input,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::phantom::{generate_case, PhantomConfig};
+
+    #[test]
+    fn each_network_gets_its_channels_classes_and_slices() {
+        let config = PhantomConfig {
+            size: [64, 64],
+            spacing: [3.6, 3.6, 14.0],
+            slices: [3, 3],
+            ..PhantomConfig::default()
+        };
+        let case = (0..config.cases)
+            .map(|i| generate_case(&config, i))
+            .find(|c| c.has_pathology)
+            .unwrap()
+            .into_case();
+        let geometry = SampleGeometry {
+            crop: [48, 48],
+            margin: 2,
+            input: [32, 32],
+        };
+        let lv_slices = slices(case.labels.as_ref().unwrap())
+            .iter()
+            .filter(|s| s.iter().any(|&c| Target::LvRegion.contains(c)))
+            .count();
+        let table = [
+            (Network::CasnCoarse, 3, 2, 3),
+            (Network::CasnFine, 3, 2, lv_slices),
+            (Network::Scar, 2, 3, lv_slices),
+            (Network::ScarEdema, 2, 3, lv_slices),
+        ];
+        for (net, channels, classes, count) in table {
+            let samples = net.samples(&case, &geometry);
+            assert_eq!(samples.len(), count, "{net:?}");
+            assert_eq!(net.input_channels(), channels);
+            assert_eq!(net.classes(), classes);
+            for s in &samples {
+                assert_eq!(s.channels.len(), channels, "{net:?}");
+                assert!(s.channels.iter().all(|c| c.dim() == (32, 32)));
+                assert!(s.classes.iter().all(|&k| (k as usize) < classes), "{net:?}");
+            }
+            // Every network sees its scored class somewhere in a case with pathology.
+            let scored = net.scored_class();
+            assert!(
+                samples
+                    .iter()
+                    .any(|s| s.classes.iter().any(|&k| k == scored)),
+                "{net:?}"
+            );
+        }
+        // ASAN inputs are masked: zero outside the LV region, which the fine CASN input is not.
+        let asan = &Network::ScarEdema.samples(&case, &geometry)[0];
+        let fine = &Network::CasnFine.samples(&case, &geometry)[0];
+        let zeros = |s: &Sample| s.channels[0].iter().filter(|&&v| v == 0.0).count();
+        assert!(zeros(asan) > zeros(fine));
+    }
 }
