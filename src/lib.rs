@@ -9,6 +9,7 @@ pub mod backend;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod infer;
 pub mod model;
 pub mod report;
 pub mod seed;

@@ -47,8 +47,10 @@ enum Command {
     Stats(cli::stats::StatsArgs),
     /// Paper-style tables (mean ± std, p-values) as Markdown, CSV or LaTeX
     Table(cli::table::TableArgs),
-    /// Train one ASAN with fixed deep-supervision weights, locally
+    /// Train one network of the pipeline (CASN coarse/fine, ASAN-S/P), locally
     Train(cli::train::TrainArgs),
+    /// Segment cases with trained networks into MyoPS-coded label volumes
+    Predict(cli::predict::PredictArgs),
 }
 
 #[derive(Args)]
@@ -149,6 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(args) => cli::stats::run(&args),
         Command::Table(args) => cli::table::run(&args),
         Command::Train(args) => cli::train::run(&args),
+        Command::Predict(args) => cli::predict::run(&args),
     }
 }
 

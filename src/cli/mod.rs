@@ -3,6 +3,7 @@
 
 pub mod eval;
 pub mod output;
+pub mod predict;
 pub mod stats;
 pub mod table;
 pub mod train;

@@ -1,0 +1,53 @@
+//! `awsnet predict`.
+
+use std::path::PathBuf;
+
+use burn::backend::{Autodiff, Flex};
+use clap::Args;
+
+use super::output::print_out;
+use awsnet::atomic::StagedDir;
+use awsnet::data::cases::{discover, load_case};
+use awsnet::data::nifti_write::write_labels;
+use awsnet::infer::pipeline::{load_pipeline, predict_case};
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// Directory with the four `awsnet train` runs: casn_coarse/, casn_fine/, scar/, scar_edema/
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// Directory of MyoPS cases (C0, DE and T2 per case; labels are not needed)
+    #[arg(long, value_name = "DIR")]
+    cases: PathBuf,
+    /// Where <case>_pred.nii.gz files are written (all at once when every case is done)
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Remove scar components under 60 pixels and edema components under 200, per slice
+    #[arg(long)]
+    clean_small: bool,
+}
+
+pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
+    let device = Default::default();
+    let pipeline = load_pipeline::<Autodiff<Flex>>(&args.model, &device)?;
+    let cases = discover(&args.cases)?;
+    let bar = indicatif::ProgressBar::new(cases.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("predict {bar:30} {pos}/{len} cases {elapsed}")
+            .expect("static template"),
+    );
+    let mut staged = StagedDir::new(&args.out)?;
+    for files in &cases {
+        let case = load_case(files)?;
+        let labels = predict_case(&pipeline, &case, args.clean_small, &device);
+        let name = format!("{}_pred.nii.gz", case.id);
+        write_labels(&staged.file(&name), &labels, &case.header)?;
+        bar.inc(1);
+    }
+    let written = staged.commit()?;
+    bar.finish_and_clear();
+    print_out(&format!(
+        "wrote {} label volumes to {}\n",
+        written.len(),
+        args.out.display()
+    ))
+}

@@ -1,0 +1,286 @@
+//! The four trained networks and the per-slice path through them (see [`super`]).
+
+use std::path::Path;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use ndarray::{Array2, Array3};
+
+use super::components::components;
+use crate::data::cases::{Case, Sequence};
+use crate::data::labels::Label;
+use crate::data::preprocess::{
+    normalize_slice, resize_nearest, roi_box, slices, stack_slices, CenterWindow, RoiBox,
+    RoiGeometry,
+};
+use crate::error::{Error, Result};
+use crate::model::unet::UNet;
+use crate::train::checkpoint::load_checkpoint;
+use crate::train::run::TrainConfig;
+use crate::train::samples::{Network, SampleGeometry};
+
+/// Scar components smaller than this (pixels) are removed by the optional clean-up.
+pub const MIN_SCAR_PIXELS: usize = 60;
+/// Edema components smaller than this (pixels) are removed by the optional clean-up.
+pub const MIN_EDEMA_PIXELS: usize = 200;
+
+/// One trained network and the geometry it was trained with.
+pub struct Stage<B: Backend> {
+    pub model: UNet<B>,
+    pub geometry: SampleGeometry,
+}
+
+/// The four networks of AWSnet, ready for inference.
+pub struct Pipeline<B: Backend> {
+    pub coarse: Stage<B>,
+    pub fine: Stage<B>,
+    pub scar: Stage<B>,
+    pub scar_edema: Stage<B>,
+}
+
+/// Load the four runs of `dir` (`casn_coarse/`, `casn_fine/`, `scar/`, `scar_edema/`).
+pub fn load_pipeline<B: AutodiffBackend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<Pipeline<B::InnerBackend>> {
+    let stage = |net: Network, name: &str| -> Result<Stage<B::InnerBackend>> {
+        let run = dir.join(name);
+        if !run.is_dir() {
+            return Err(Error::Dataset {
+                path: dir.to_path_buf(),
+                problem: format!(
+                    "no {name}/ run directory; a model directory holds the awsnet train runs \
+                     casn_coarse/, casn_fine/, scar/ and scar_edema/"
+                ),
+            });
+        }
+        let config = TrainConfig::read(&run.join("config.json"))?;
+        if config.net != net {
+            return Err(Error::input(
+                run.join("config.json"),
+                format!(
+                    "trains {:?}, but the {name}/ run must train {net:?}",
+                    config.net
+                ),
+            ));
+        }
+        let checkpoint = load_checkpoint::<B>(&run.join("checkpoint_best"), device)?;
+        Ok(Stage {
+            model: checkpoint.model.valid(),
+            geometry: config.geometry,
+        })
+    };
+    let pipeline = Pipeline {
+        coarse: stage(Network::CasnCoarse, "casn_coarse")?,
+        fine: stage(Network::CasnFine, "casn_fine")?,
+        scar: stage(Network::Scar, "scar")?,
+        scar_edema: stage(Network::ScarEdema, "scar_edema")?,
+    };
+    let crop = pipeline.coarse.geometry.crop;
+    for (name, s) in [
+        ("casn_fine", &pipeline.fine),
+        ("scar", &pipeline.scar),
+        ("scar_edema", &pipeline.scar_edema),
+    ] {
+        if s.geometry.crop != crop {
+            return Err(Error::input(
+                dir.join(name).join("config.json"),
+                format!(
+                    "geometry.crop {:?} differs from casn_coarse's {crop:?}; all four networks \
+                     must share the centre crop",
+                    s.geometry.crop
+                ),
+            ));
+        }
+    }
+    Ok(pipeline)
+}
+
+/// The class map a network predicts for one input.
+fn classes<B: Backend>(
+    model: &UNet<B>,
+    channels: &[Array2<f32>],
+    device: &B::Device,
+) -> Array2<u8> {
+    let (h, w) = channels[0].dim();
+    let data: Vec<f32> = channels.iter().flat_map(|c| c.iter().copied()).collect();
+    let x = Tensor::<B, 4>::from_data(TensorData::new(data, [1, channels.len(), h, w]), device);
+    let logits = model.forward(x).pop().expect("a prediction head");
+    let labels: Vec<i64> = logits
+        .argmax(1)
+        .into_data()
+        .convert::<i64>()
+        .to_vec()
+        .expect("integer classes");
+    Array2::from_shape_vec((h, w), labels.into_iter().map(|v| v as u8).collect())
+        .expect("one class per pixel")
+}
+
+/// MyoPS labels for every slice of `case`.
+pub fn predict_case<B: Backend>(
+    pipeline: &Pipeline<B>,
+    case: &Case,
+    clean_small: bool,
+    device: &B::Device,
+) -> Array3<u16> {
+    let sequences: Vec<Vec<Array2<f32>>> = Sequence::ALL
+        .iter()
+        .map(|&s| slices(case.image(s)))
+        .collect();
+    let depth = sequences[0].len();
+    let labels: Vec<Array2<u16>> = (0..depth)
+        .map(|z| {
+            let norm: Vec<Array2<f32>> = sequences
+                .iter()
+                .map(|s| normalize_slice(s[z].view()))
+                .collect();
+            predict_slice(pipeline, &norm, clean_small, device)
+        })
+        .collect();
+    stack_slices(&labels).expect("at least one slice")
+}
+
+/// Labels of one slice from its z-scored C0, DE and T2.
+fn predict_slice<B: Backend>(
+    p: &Pipeline<B>,
+    norm: &[Array2<f32>],
+    clean_small: bool,
+    device: &B::Device,
+) -> Array2<u16> {
+    let (h, w) = norm[0].dim();
+    let crop = p.coarse.geometry.crop;
+    let window = CenterWindow::new([h, w], crop);
+    let whole = RoiBox {
+        x0: 0,
+        x1: crop[0],
+        y0: 0,
+        y1: crop[1],
+    };
+    let geo = |roi: RoiBox, stage: &Stage<B>| RoiGeometry {
+        window,
+        roi,
+        input: stage.geometry.input,
+    };
+    let inputs = |g: &RoiGeometry, which: &[usize]| -> Vec<Array2<f32>> {
+        which.iter().map(|&i| g.image(norm[i].view())).collect()
+    };
+
+    let coarse_geo = geo(whole, &p.coarse);
+    let coarse = classes(&p.coarse.model, &inputs(&coarse_geo, &[0, 1, 2]), device);
+    let coarse_in_crop = resize_nearest(coarse.view(), crop);
+    let Some(roi) = roi_box(coarse_in_crop.view(), p.fine.geometry.margin) else {
+        return Array2::zeros((h, w));
+    };
+    let roi = roi.squared(crop);
+
+    let fine_geo = geo(roi, &p.fine);
+    let lv = classes(&p.fine.model, &inputs(&fine_geo, &[0, 1, 2]), device);
+    let asan = |stage: &Stage<B>| -> Array2<u8> {
+        let g = geo(roi, stage);
+        let mask = resize_nearest(lv.view(), stage.geometry.input);
+        let channels: Vec<Array2<f32>> = inputs(&g, &[1, 2])
+            .into_iter()
+            .map(|mut c| {
+                c.zip_mut_with(&mask, |v, &m| {
+                    if m == 0 {
+                        *v = 0.0;
+                    }
+                });
+                c
+            })
+            .collect();
+        g.restore(classes(&stage.model, &channels, device).view())
+    };
+    let s = asan(&p.scar);
+    let pe = asan(&p.scar_edema);
+    let region = fine_geo.restore(lv.view());
+    merge(&region, &s, &pe, clean_small)
+}
+
+/// Combine the LV region and the two ASANs' classes (0 background, 1 myocardium, 2 pathology)
+/// into MyoPS codes, as the module documentation says.
+pub fn merge(
+    region: &Array2<u8>,
+    scar: &Array2<u8>,
+    scar_edema: &Array2<u8>,
+    clean_small: bool,
+) -> Array2<u16> {
+    let code_at = |r: u8, s: u8, p: u8| -> u16 {
+        if r == 0 {
+            Label::Background.code()
+        } else if s == 2 {
+            Label::Scar.code()
+        } else if p == 2 {
+            Label::Edema.code()
+        } else if s == 1 || p == 1 {
+            Label::Myocardium.code()
+        } else {
+            Label::LvBlood.code()
+        }
+    };
+    let mut out =
+        Array2::from_shape_fn(region.dim(), |i| code_at(region[i], scar[i], scar_edema[i]));
+    if clean_small {
+        for pixels in components(&out.mapv(|c| c == Label::Scar.code())) {
+            if pixels.len() < MIN_SCAR_PIXELS {
+                for &i in &pixels {
+                    out[i] = if scar_edema[i] == 2 {
+                        Label::Edema.code()
+                    } else {
+                        Label::Myocardium.code()
+                    };
+                }
+            }
+        }
+        for pixels in components(&out.mapv(|c| c == Label::Edema.code())) {
+            if pixels.len() < MIN_EDEMA_PIXELS {
+                for &i in &pixels {
+                    out[i] = Label::Myocardium.code();
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn merge_follows_the_rules() {
+        let region = array![[0u8, 1, 1, 1, 1, 1]];
+        let scar = array![[2u8, 2, 0, 1, 0, 1]];
+        let path = array![[2u8, 0, 2, 0, 0, 2]];
+        let got = merge(&region, &scar, &path, false);
+        // Outside the region nothing; S scar wins; P pathology is edema; S or P myocardium;
+        // the rest of the region is blood pool.
+        assert_eq!(got, array![[0u16, 2221, 1220, 200, 500, 1220]]);
+    }
+
+    #[test]
+    fn small_components_are_cleaned_when_asked() {
+        let region = Array2::from_elem((20, 20), 1u8);
+        let mut scar = Array2::from_elem((20, 20), 1u8);
+        let mut path = Array2::from_elem((20, 20), 1u8);
+        // A 2×2 scar (too small) on pathology, and a 3×3 edema-only patch (too small).
+        for i in 0..2 {
+            for j in 0..2 {
+                scar[[i, j]] = 2;
+                path[[i, j]] = 2;
+            }
+        }
+        for i in 10..13 {
+            for j in 10..13 {
+                path[[i, j]] = 2;
+            }
+        }
+        let kept = merge(&region, &scar, &path, false);
+        assert_eq!(kept.iter().filter(|&&c| c == 2221).count(), 4);
+        let cleaned = merge(&region, &scar, &path, true);
+        // The small scar became edema, then joined no big edema and became myocardium.
+        assert!(cleaned.iter().all(|&c| c == 200), "{cleaned:?}");
+    }
+}

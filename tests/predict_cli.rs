@@ -1,0 +1,134 @@
+//! `awsnet predict`: four tiny trained networks turn phantom cases into MyoPS label volumes that
+//! `awsnet eval` accepts, the same bytes every time.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::awsnet;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn trained_networks_segment_cases_that_eval_can_score() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let run = awsnet(&[
+        "phantom",
+        "--out",
+        s(&data),
+        "--cases",
+        "3",
+        "--size",
+        "64",
+        "64",
+        "--spacing",
+        "3.6",
+        "3.6",
+        "14",
+        "--slices",
+        "2",
+        "3",
+        "--seed",
+        "8",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let model = tmp.path().join("model");
+    for net in ["casn_coarse", "casn_fine", "scar", "scar_edema"] {
+        let config = tmp.path().join(format!("{net}.json"));
+        fs::write(
+            &config,
+            format!(
+                r#"{{ "data": "data", "net": "{net}", "base_filters": 4, "epochs": 1,
+                     "geometry": {{ "crop": [64, 64], "margin": 3, "input": [32, 32] }},
+                     "batch_size": 4, "seed": 1 }}"#
+            ),
+        )
+        .unwrap();
+        let run = awsnet(&[
+            "train",
+            "--config",
+            s(&config),
+            "--out",
+            s(&model.join(net)),
+        ]);
+        assert_eq!(run.code, 0, "{net}: {}", run.stderr);
+    }
+
+    let out = tmp.path().join("pred");
+    let run = awsnet(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--cases",
+        s(&data),
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_stdout_has(&["wrote 3 label volumes"]);
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "myops_training_101_pred.nii.gz",
+            "myops_training_102_pred.nii.gz",
+            "myops_training_103_pred.nii.gz"
+        ]
+    );
+    // Predictions are on the cases' grid with MyoPS codes: eval accepts them as they are.
+    let run = awsnet(&["eval", "--pred", s(&out), "--gt", s(&data)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_stdout_has(&["3 cases"]);
+
+    let again = tmp.path().join("pred-again");
+    let run = awsnet(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--cases",
+        s(&data),
+        "--out",
+        s(&again),
+        "--clean-small",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = awsnet(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--cases",
+        s(&data),
+        "--out",
+        s(&again),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for name in &names {
+        assert_eq!(
+            fs::read(out.join(name)).unwrap(),
+            fs::read(again.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+
+    fs::remove_dir_all(model.join("scar")).unwrap();
+    let bad_out = tmp.path().join("pred-bad");
+    let run = awsnet(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--cases",
+        s(&data),
+        "--out",
+        s(&bad_out),
+    ]);
+    run.assert_user_error(&["no scar/ run directory"]);
+    assert!(!bad_out.exists());
+}
