@@ -12,30 +12,26 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `awsnet predict --model MODEL --cases DATA --out OUT` and `extra`.
+fn predict(model: &Path, data: &Path, out: &Path, extra: &[&str]) -> common::Run {
+    let mut args = vec![
+        "predict",
+        "--model",
+        s(model),
+        "--cases",
+        s(data),
+        "--out",
+        s(out),
+    ];
+    args.extend_from_slice(extra);
+    awsnet(&args)
+}
+
 #[test]
 fn trained_networks_segment_cases_that_eval_can_score() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let run = awsnet(&[
-        "phantom",
-        "--out",
-        s(&data),
-        "--cases",
-        "3",
-        "--size",
-        "64",
-        "64",
-        "--spacing",
-        "3.6",
-        "3.6",
-        "14",
-        "--slices",
-        "2",
-        "3",
-        "--seed",
-        "8",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    common::small_phantoms(&data, 8);
     let model = tmp.path().join("model");
     for net in ["casn_coarse", "casn_fine", "scar", "scar_edema"] {
         let config = tmp.path().join(format!("{net}.json"));
@@ -59,15 +55,7 @@ fn trained_networks_segment_cases_that_eval_can_score() {
     }
 
     let out = tmp.path().join("pred");
-    let run = awsnet(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--cases",
-        s(&data),
-        "--out",
-        s(&out),
-    ]);
+    let run = predict(&model, &data, &out, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     run.assert_stdout_has(&["wrote 3 label volumes"]);
     let mut names: Vec<String> = fs::read_dir(&out)
@@ -89,26 +77,9 @@ fn trained_networks_segment_cases_that_eval_can_score() {
     run.assert_stdout_has(&["3 cases"]);
 
     let again = tmp.path().join("pred-again");
-    let run = awsnet(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--cases",
-        s(&data),
-        "--out",
-        s(&again),
-        "--clean-small",
-    ]);
+    let run = predict(&model, &data, &again, &["--clean-small"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let run = awsnet(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--cases",
-        s(&data),
-        "--out",
-        s(&again),
-    ]);
+    let run = predict(&model, &data, &again, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     for name in &names {
         assert_eq!(
@@ -120,15 +91,7 @@ fn trained_networks_segment_cases_that_eval_can_score() {
 
     fs::remove_dir_all(model.join("scar")).unwrap();
     let bad_out = tmp.path().join("pred-bad");
-    let run = awsnet(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--cases",
-        s(&data),
-        "--out",
-        s(&bad_out),
-    ]);
+    let run = predict(&model, &data, &bad_out, &[]);
     run.assert_user_error(&["no scar/ run directory"]);
     assert!(!bad_out.exists());
 }

@@ -16,26 +16,7 @@ fn s(p: &Path) -> &str {
 fn setup(dir: &Path, epochs: u64) -> std::path::PathBuf {
     let data = dir.join("data");
     if !data.exists() {
-        let run = awsnet(&[
-            "phantom",
-            "--out",
-            s(&data),
-            "--cases",
-            "3",
-            "--size",
-            "64",
-            "64",
-            "--spacing",
-            "3.6",
-            "3.6",
-            "14",
-            "--slices",
-            "2",
-            "3",
-            "--seed",
-            "5",
-        ]);
-        assert_eq!(run.code, 0, "{}", run.stderr);
+        common::small_phantoms(&data, 5);
     }
     let config = dir.join("tiny.json");
     let text = format!(

@@ -183,3 +183,30 @@ pub fn awsnet_in(args: &[&str], cwd: Option<&Path>) -> Run {
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
+
+/// Three 64×64 phantom cases (3.6 mm pixels, 2–3 slices) in `dir`: small enough to train on in
+/// a test.
+#[allow(dead_code)]
+pub fn small_phantoms(dir: &Path, seed: u64) {
+    let seed = seed.to_string();
+    let run = awsnet(&[
+        "phantom",
+        "--out",
+        dir.to_str().unwrap(),
+        "--cases",
+        "3",
+        "--size",
+        "64",
+        "64",
+        "--spacing",
+        "3.6",
+        "3.6",
+        "14",
+        "--slices",
+        "2",
+        "3",
+        "--seed",
+        &seed,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
