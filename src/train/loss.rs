@@ -46,16 +46,19 @@ pub fn soft_dice<B: Backend>(
     let [batch, classes, h, w] = logits.dims();
     let probs = softmax_classes(logits);
     let truth = one_hot(target, classes);
-    let first = usize::from(!config.dice_background && classes > 1);
-    let probs = probs.narrow(1, first, classes - first);
-    let truth = truth.narrow(1, first, classes - first);
-    let kept = classes - first;
+    // Reduce over pixels first and drop the background class from the small [batch, classes]
+    // result: slicing the class axis of full-size maps is slow on the CPU backend.
     let inter = (probs.clone() * truth.clone())
-        .reshape([batch, kept, h * w])
-        .sum_dim(2);
-    let total = (probs + truth).reshape([batch, kept, h * w]).sum_dim(2);
+        .reshape([batch, classes, h * w])
+        .sum_dim(2)
+        .reshape([batch, classes]);
+    let total = (probs + truth)
+        .reshape([batch, classes, h * w])
+        .sum_dim(2)
+        .reshape([batch, classes]);
     let dice = (inter * 2.0 + config.dice_smooth) / (total + config.dice_smooth);
-    dice.mean().neg() + 1.0
+    let first = usize::from(!config.dice_background && classes > 1);
+    dice.narrow(1, first, classes - first).mean().neg() + 1.0
 }
 
 /// Mean pixel-wise cross-entropy of `logits` against `target`.
