@@ -89,6 +89,14 @@ fn trained_networks_segment_cases_that_eval_can_score() {
         );
     }
 
+    let run = predict(
+        &model,
+        &data,
+        &tmp.path().join("gpu"),
+        &["--device", "cuda"],
+    );
+    run.assert_user_error(&["no CUDA device available"]);
+
     fs::remove_dir_all(model.join("scar")).unwrap();
     let bad_out = tmp.path().join("pred-bad");
     let run = predict(&model, &data, &bad_out, &[]);

@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 
 use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 
 use super::output::print_out;
 use awsnet::atomic::StagedDir;
+use awsnet::backend::{check_cuda, DeviceChoice};
 use awsnet::data::cases::{discover, load_case};
 use awsnet::data::nifti_write::write_labels;
 use awsnet::infer::pipeline::{load_pipeline, predict_case};
@@ -25,11 +27,40 @@ pub struct PredictArgs {
     /// Remove scar components under 60 pixels and edema components under 200, per slice
     #[arg(long)]
     clean_small: bool,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
 }
 
 pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
-    let device = Default::default();
-    let pipeline = load_pipeline::<Autodiff<Flex>>(&args.model, &device)?;
+    match args.device {
+        DeviceChoice::Cpu => run_on::<Autodiff<Flex>>(args, &Default::default()),
+        DeviceChoice::Cuda(index) => {
+            check_cuda()?;
+            run_cuda(args, index)
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn run_cuda(args: &PredictArgs, index: usize) -> anyhow::Result<()> {
+    use burn::backend::cuda::CudaDevice;
+    use burn::backend::Cuda;
+    run_on::<Autodiff<Cuda>>(args, &CudaDevice::new(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_cuda(_: &PredictArgs, _: usize) -> anyhow::Result<()> {
+    // check_cuda() has already refused: this build has no CUDA backend.
+    Err(awsnet::Error::Internal("CUDA backend not built".into()).into())
+}
+
+fn run_on<B: AutodiffBackend>(
+    args: &PredictArgs,
+    training_device: &B::Device,
+) -> anyhow::Result<()> {
+    let pipeline = load_pipeline::<B>(&args.model, training_device)?;
+    let device = training_device.clone();
     let cases = discover(&args.cases)?;
     let bar = indicatif::ProgressBar::new(cases.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("predict {bar:30} {pos}/{len} cases {elapsed}")
