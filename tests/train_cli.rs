@@ -35,6 +35,12 @@ fn train(config: &Path, out: &Path, extra: &[&str]) -> common::Run {
     awsnet(&args)
 }
 
+/// The latest checkpoint directory of a run, as its pointer names it.
+fn latest(run: &Path) -> std::path::PathBuf {
+    let pointer = common::json(&fs::read_to_string(run.join("checkpoint_latest.json")).unwrap());
+    run.join(pointer["path"].as_str().unwrap())
+}
+
 fn read_dir_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<_> = fs::read_dir(dir)
         .unwrap()
@@ -73,13 +79,20 @@ fn resuming_a_stopped_run_gives_the_bytes_of_an_uninterrupted_one() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let run = train(&one, &stopped, &[]);
     run.assert_user_error(&["already holds a training run", "--resume"]);
+    // A crash while writing epoch 2's checkpoint leaves a directory no pointer names.
+    let partial = stopped.join("checkpoints/epoch-0002");
+    fs::create_dir_all(&partial).unwrap();
+    fs::write(partial.join("model.bin"), b"half").unwrap();
     let two = setup(tmp.path(), 2);
     let run = train(&two, &stopped, &["--resume"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
-        read_dir_bytes(&straight.join("checkpoint_latest")),
-        read_dir_bytes(&stopped.join("checkpoint_latest"))
+        read_dir_bytes(&latest(&straight)),
+        read_dir_bytes(&latest(&stopped))
     );
+    // Only checkpoints a pointer names are kept.
+    let kept = fs::read_dir(straight.join("checkpoints")).unwrap().count();
+    assert!((1..=2).contains(&kept), "{kept} checkpoint directories");
 
     // Resuming with another config is refused.
     let text = fs::read_to_string(&two)
@@ -147,8 +160,7 @@ fn casn_stages_train_plain_two_class_unets() {
     let out = tmp.path().join("coarse");
     let run = train(&config, &out, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let saved =
-        common::json(&fs::read_to_string(out.join("checkpoint_latest/checkpoint.json")).unwrap());
+    let saved = common::json(&fs::read_to_string(latest(&out).join("checkpoint.json")).unwrap());
     let model = &saved["config"];
     assert_eq!(model["in_channels"], 3);
     assert_eq!(model["out_channels"], 2);

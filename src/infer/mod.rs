@@ -16,7 +16,7 @@
 //! 7. the ROI is pasted back and un-cropped; outside it everything is background.
 //!
 //! The model directory holds the four training runs of `awsnet train`, named by network:
-//! `casn_coarse/`, `casn_fine/`, `scar/`, `scar_edema/`; each run's `checkpoint_best/` and its
+//! `casn_coarse/`, `casn_fine/`, `scar/`, `scar_edema/`; each run's best checkpoint and its
 //! `config.json` (for the geometry) are used.
 
 pub mod components;

@@ -17,7 +17,7 @@ use crate::data::preprocess::{
 use crate::error::{Error, Result};
 use crate::model::unet::UNet;
 use crate::train::checkpoint::load_checkpoint;
-use crate::train::run::TrainConfig;
+use crate::train::run::{run_checkpoint, TrainConfig, Which};
 use crate::train::samples::{Network, SampleGeometry};
 
 /// Scar components smaller than this (pixels) are removed by the optional clean-up.
@@ -65,7 +65,7 @@ pub fn load_pipeline<B: AutodiffBackend>(
                 ),
             ));
         }
-        let checkpoint = load_checkpoint::<B>(&run.join("checkpoint_best"), device)?;
+        let checkpoint = load_checkpoint::<B>(&run_checkpoint(&run, Which::Best)?, device)?;
         Ok(Stage {
             model: checkpoint.model.valid(),
             geometry: config.geometry,

@@ -2,8 +2,11 @@
 //!
 //! The run directory holds, nnU-Net style:
 //! - `config.json`: the configuration the run was started with;
-//! - `checkpoint_latest/`: written after every epoch (see [`super::checkpoint`]);
-//! - `checkpoint_best/`: the epoch with the best validation Dice so far;
+//! - `checkpoints/epoch-NNNN/`: checkpoints (see [`super::checkpoint`]), kept while a pointer
+//!   names them;
+//! - `checkpoint_latest.json`, `checkpoint_best.json`: pointers (`{"epoch", "path"}`) to the
+//!   latest epoch and to the one with the best validation Dice so far; each is replaced by one
+//!   atomic write, so a crash never leaves a half-replaced checkpoint;
 //! - `progress.jsonl`: one JSON line per epoch (loss, validation Dice, seconds).
 //!
 //! A run that stopped (crash, preemption) continues with `resume`: it reloads
@@ -235,19 +238,95 @@ pub struct RunDir {
     pub root: PathBuf,
 }
 
+/// A pointer file naming the checkpoint directory of one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointPointer {
+    epoch: u64,
+    /// Relative to the run directory.
+    path: PathBuf,
+}
+
+/// Which checkpoint of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Latest,
+    Best,
+}
+
 impl RunDir {
-    pub fn latest(&self) -> PathBuf {
-        self.root.join("checkpoint_latest")
+    fn pointer(&self, which: Which) -> PathBuf {
+        self.root.join(match which {
+            Which::Latest => "checkpoint_latest.json",
+            Which::Best => "checkpoint_best.json",
+        })
     }
-    pub fn best(&self) -> PathBuf {
-        self.root.join("checkpoint_best")
+
+    fn epoch_dir(&self, epoch: u64) -> PathBuf {
+        self.root
+            .join("checkpoints")
+            .join(format!("epoch-{epoch:04}"))
     }
+
+    /// The checkpoint directory `which` points at, if the run has one.
+    pub fn checkpoint(&self, which: Which) -> Result<Option<PathBuf>> {
+        let path = self.pointer(which);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+        let pointer: CheckpointPointer = serde_json::from_str(&text)
+            .map_err(|e| Error::input(&path, format!("not a checkpoint pointer: {e}")))?;
+        Ok(Some(self.root.join(pointer.path)))
+    }
+
+    /// Point `which` at `epoch`'s checkpoint: one atomic file write, so a reader sees the old
+    /// or the new checkpoint, never a mixture.
+    fn point(&self, which: Which, epoch: u64) -> Result<()> {
+        let pointer = CheckpointPointer {
+            epoch,
+            path: PathBuf::from("checkpoints").join(format!("epoch-{epoch:04}")),
+        };
+        let bytes = serde_json::to_vec_pretty(&pointer)
+            .map_err(|e| Error::Internal(format!("encoding a checkpoint pointer: {e}")))?;
+        atomic::write_bytes(&self.pointer(which), &bytes)
+    }
+
+    /// Remove epoch checkpoints neither pointer names.
+    fn prune(&self) -> Result<()> {
+        let keep: Vec<PathBuf> = [Which::Latest, Which::Best]
+            .into_iter()
+            .filter_map(|w| self.checkpoint(w).transpose())
+            .collect::<Result<_>>()?;
+        let dir = self.root.join("checkpoints");
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::read(&dir, e))? {
+            let path = entry.map_err(|e| Error::read(&dir, e))?.path();
+            if path.is_dir() && !keep.contains(&path) {
+                std::fs::remove_dir_all(&path).map_err(|e| Error::write(&path, e))?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn progress(&self) -> PathBuf {
         self.root.join("progress.jsonl")
     }
     pub fn config(&self) -> PathBuf {
         self.root.join("config.json")
     }
+}
+
+/// The checkpoint directory of a finished or running `awsnet train` run.
+pub fn run_checkpoint(run: &Path, which: Which) -> Result<PathBuf> {
+    RunDir {
+        root: run.to_path_buf(),
+    }
+    .checkpoint(which)?
+    .ok_or_else(|| Error::Dataset {
+        path: run.to_path_buf(),
+        problem: "no checkpoint: not an awsnet train run, or one that has not finished an epoch"
+            .into(),
+    })
 }
 
 /// Train as `config` says into `out`, continuing a stopped run when `resume` is set.
@@ -261,7 +340,8 @@ pub fn train_run<B: AutodiffBackend>(
     let dir = RunDir {
         root: out.to_path_buf(),
     };
-    let has_run = dir.latest().exists();
+    let latest = dir.checkpoint(Which::Latest)?;
+    let has_run = latest.is_some();
     if has_run && !resume {
         return Err(Error::invalid(
             "--out",
@@ -294,7 +374,7 @@ pub fn train_run<B: AutodiffBackend>(
                 ),
             ));
         }
-        let ck = load_checkpoint::<B>(&dir.latest(), device)?;
+        let ck = load_checkpoint::<B>(latest.as_deref().expect("a run has a latest"), device)?;
         let history = read_progress(&dir.progress(), ck.state.epoch)?;
         (ck.model, ck.optimizer, history, ck.state.epoch)
     } else {
@@ -357,13 +437,21 @@ pub fn train_run<B: AutodiffBackend>(
             alpha: alpha.clone(),
             extra: serde_json::Value::Null,
         };
-        // The best checkpoint first: if the run dies between the two writes, `latest` still
-        // points at the previous epoch and resuming redoes this one.
+        // The epoch's checkpoint is complete on disk before any pointer names it, and `latest`
+        // moves last: a run that dies anywhere here resumes from the previous epoch and redoes
+        // this one, with the same result.
+        let epoch_dir = dir.epoch_dir(epoch + 1);
+        if epoch_dir.exists() {
+            // Left by an attempt that died before pointing at it.
+            std::fs::remove_dir_all(&epoch_dir).map_err(|e| Error::write(&epoch_dir, e))?;
+        }
+        save_checkpoint(&epoch_dir, &model_config, &model, &optimizer, &state)?;
         if best_so_far {
-            save_checkpoint(&dir.best(), &model_config, &model, &optimizer, &state)?;
+            dir.point(Which::Best, epoch + 1)?;
         }
         write_progress(&dir.progress(), &history)?;
-        save_checkpoint(&dir.latest(), &model_config, &model, &optimizer, &state)?;
+        dir.point(Which::Latest, epoch + 1)?;
+        dir.prune()?;
     }
     Ok(history)
 }
