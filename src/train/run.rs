@@ -10,7 +10,7 @@
 //! - `progress.jsonl`: one JSON line per epoch (loss, validation Dice, seconds).
 //!
 //! A run that stopped (crash, preemption) continues with `resume`: it reloads
-//! `checkpoint_latest/` and trains the remaining epochs, with the same result as a run that never
+//! the latest checkpoint and trains the remaining epochs, with the same result as a run that never
 //! stopped; raising `epochs` in the config and resuming extends a finished run. Any other change
 //! to the config is refused on resume, and starting over a directory that holds a run is refused
 //! unless resuming.
