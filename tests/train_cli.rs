@@ -130,6 +130,17 @@ fn bad_configs_and_devices_are_refused_by_name() {
             good.replace("scar_edema", "edema"),
             "unknown variant `edema`",
         ),
+        (
+            good.replace(
+                "\"seed\": 11",
+                "\"seed\": 11, \"loss\": { \"ce_weight\": -1 }",
+            ),
+            "loss.ce_weight",
+        ),
+        (
+            good.replace("\"seed\": 11", "\"seed\": 11, \"alpha\": [0, 0, 0, 0]"),
+            "at least one weight must be positive",
+        ),
         ("{".to_string(), "not a train config"),
     ];
     for (text, fragment) in table {

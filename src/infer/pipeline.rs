@@ -78,6 +78,24 @@ pub fn load_pipeline<B: AutodiffBackend>(
         scar_edema: stage(Network::ScarEdema, "scar_edema")?,
     };
     let crop = pipeline.coarse.geometry.crop;
+    let margin = pipeline.fine.geometry.margin;
+    for (name, s) in [
+        ("scar", &pipeline.scar),
+        ("scar_edema", &pipeline.scar_edema),
+    ] {
+        // Inference cuts one ROI for the fine CASN and both ASANs; each must have been trained
+        // on ROIs cut the same way.
+        if s.geometry.margin != margin {
+            return Err(Error::input(
+                dir.join(name).join("config.json"),
+                format!(
+                    "geometry.margin {} differs from casn_fine's {margin}; the ASANs and the fine \
+                     CASN must share the ROI margin",
+                    s.geometry.margin
+                ),
+            ));
+        }
+    }
     for (name, s) in [
         ("casn_fine", &pipeline.fine),
         ("scar", &pipeline.scar),

@@ -37,6 +37,15 @@ pub struct UNetConfig {
     pub deep_supervision: bool,
 }
 
+/// Reads every float parameter, which makes burn draw a lazily initialised one.
+struct DrawParams;
+
+impl<B: Backend> burn::module::ModuleVisitor<B> for DrawParams {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+        let _ = param.val();
+    }
+}
+
 /// burn draws initial weights from one process-wide random stream, and parameters draw lazily,
 /// on first use: two models built at once in one process would interleave their draws.
 static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -50,8 +59,9 @@ impl UNetConfig {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         B::seed(device, seed);
         let model = self.init(device);
-        // Taking a record touches every parameter, which draws the lazy ones now.
-        let _ = model.clone().into_record();
+        // Reading every parameter draws the lazy ones now, in place (a clone would draw its own
+        // copies and leave these for later).
+        model.visit(&mut DrawParams);
         model
     }
 

@@ -14,8 +14,9 @@
 //!   state (epoch, seed, α, anything the caller adds);
 //! - `manifest.json`: the sha256 of the three files above.
 //!
-//! The directory appears whole or not at all (staged, fsynced, renamed). Loading verifies every
-//! hash, then rebuilds the model from its config, checks the tensor table against it and maps the
+//! Files are staged, fsynced and renamed into the directory with the manifest last; callers
+//! name a checkpoint only once it is complete (see `train::run`'s pointers). Loading verifies
+//! every hash, then rebuilds the model from its config, checks the tensor table against it and maps the
 //! tensors in; the Adam state is re-keyed to the new model's parameter ids. Continuing from a
 //! checkpoint therefore trains exactly as if the run had never stopped.
 
@@ -109,7 +110,7 @@ impl<B: Backend> ModuleVisitor<B> for Collect {
             .into_data()
             .convert::<f32>()
             .into_vec::<f32>()
-            .unwrap_or_default();
+            .expect("float tensors convert to f32");
         for v in values {
             self.data.extend_from_slice(&v.to_le_bytes());
         }
@@ -253,7 +254,9 @@ pub fn load_checkpoint<B: AutodiffBackend>(
         )));
     }
 
-    let model: UNet<B> = file.config.init(device);
+    // Built under the seeded-init lock: its throw-away initial weights must not interleave with
+    // another model's seeded draws in this process.
+    let model: UNet<B> = file.config.init_seeded(0, device);
     let layout = collect::<B, _>(&model);
     if layout.entries != file.tensors {
         let first = layout
@@ -333,6 +336,8 @@ pub fn load_checkpoint<B: AutodiffBackend>(
 
 /// An independent copy of `parent` for one RL sample: its own parameters and BatchNorm running
 /// statistics (a burn `clone()` shares the latter, so training one child would move the others).
+/// The child keeps the parent's parameter ids, so each child needs its own optimizer (a clone
+/// of the parent's, or one loaded from its checkpoint), never one shared with a sibling.
 pub fn fork<B: AutodiffBackend>(
     parent: &UNet<B>,
     config: &UNetConfig,

@@ -101,6 +101,10 @@ impl TrainConfig {
                 config.data = dir.join(&config.data);
             }
         }
+        // Stored absolute in the run's config.json, so the run can be resumed from anywhere.
+        if let Ok(absolute) = config.data.canonicalize() {
+            config.data = absolute;
+        }
         config.validate().map_err(|e| match e {
             Error::InvalidArgument { field, problem } => {
                 Error::input(path, format!("field {field}: {problem}"))
@@ -134,7 +138,21 @@ impl TrainConfig {
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(Error::invalid("learning_rate", "must be a positive number"));
         }
+        for (field, value) in [
+            ("loss.dice_smooth", self.loss.dice_smooth),
+            ("loss.ce_weight", self.loss.ce_weight),
+        ] {
+            if value.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+                return Err(Error::invalid(field, "must be a non-negative number"));
+            }
+        }
         let alpha = self.alpha();
+        if alpha.iter().sum::<f64>() <= 0.0 {
+            return Err(Error::invalid(
+                "alpha",
+                "at least one weight must be positive",
+            ));
+        }
         let heads = if self.deep_supervision() { 4 } else { 1 };
         if alpha.len() != heads || alpha.iter().any(|a| !a.is_finite() || *a < 0.0) {
             return Err(Error::invalid(
@@ -441,11 +459,16 @@ pub fn train_run<B: AutodiffBackend>(
         // moves last: a run that dies anywhere here resumes from the previous epoch and redoes
         // this one, with the same result.
         let epoch_dir = dir.epoch_dir(epoch + 1);
-        if epoch_dir.exists() {
-            // Left by an attempt that died before pointing at it.
-            std::fs::remove_dir_all(&epoch_dir).map_err(|e| Error::write(&epoch_dir, e))?;
+        let named = dir.checkpoint(Which::Best)?.as_ref() == Some(&epoch_dir);
+        if !named {
+            if epoch_dir.exists() {
+                // Left by an attempt that died before pointing at it.
+                std::fs::remove_dir_all(&epoch_dir).map_err(|e| Error::write(&epoch_dir, e))?;
+            }
+            save_checkpoint(&epoch_dir, &model_config, &model, &optimizer, &state)?;
         }
-        save_checkpoint(&epoch_dir, &model_config, &model, &optimizer, &state)?;
+        // Else a pointer already names this epoch's complete checkpoint, written by an attempt
+        // that died before moving `latest`: the redone epoch has the same bytes.
         if best_so_far {
             dir.point(Which::Best, epoch + 1)?;
         }
