@@ -77,40 +77,30 @@ pub fn load_pipeline<B: AutodiffBackend>(
         scar: stage(Network::Scar, "scar")?,
         scar_edema: stage(Network::ScarEdema, "scar_edema")?,
     };
-    let crop = pipeline.coarse.geometry.crop;
-    let margin = pipeline.fine.geometry.margin;
-    for (name, s) in [
-        ("scar", &pipeline.scar),
-        ("scar_edema", &pipeline.scar_edema),
+    // All four networks work in one centre crop, and inference cuts one ROI for the fine CASN
+    // and both ASANs: each must have been trained on inputs cut the same way.
+    let (crop, margin) = (pipeline.coarse.geometry.crop, pipeline.fine.geometry.margin);
+    for (name, s, check_margin) in [
+        ("casn_fine", &pipeline.fine, false),
+        ("scar", &pipeline.scar, true),
+        ("scar_edema", &pipeline.scar_edema, true),
     ] {
-        // Inference cuts one ROI for the fine CASN and both ASANs; each must have been trained
-        // on ROIs cut the same way.
-        if s.geometry.margin != margin {
-            return Err(Error::input(
-                dir.join(name).join("config.json"),
-                format!(
-                    "geometry.margin {} differs from casn_fine's {margin}; the ASANs and the fine \
-                     CASN must share the ROI margin",
-                    s.geometry.margin
-                ),
-            ));
-        }
-    }
-    for (name, s) in [
-        ("casn_fine", &pipeline.fine),
-        ("scar", &pipeline.scar),
-        ("scar_edema", &pipeline.scar_edema),
-    ] {
-        if s.geometry.crop != crop {
-            return Err(Error::input(
-                dir.join(name).join("config.json"),
-                format!(
-                    "geometry.crop {:?} differs from casn_coarse's {crop:?}; all four networks \
-                     must share the centre crop",
-                    s.geometry.crop
-                ),
-            ));
-        }
+        let problem = if s.geometry.crop != crop {
+            format!(
+                "geometry.crop {:?} differs from casn_coarse's {crop:?}; all four networks must \
+                 share the centre crop",
+                s.geometry.crop
+            )
+        } else if check_margin && s.geometry.margin != margin {
+            format!(
+                "geometry.margin {} differs from casn_fine's {margin}; the ASANs and the fine \
+                 CASN must share the ROI margin",
+                s.geometry.margin
+            )
+        } else {
+            continue;
+        };
+        return Err(Error::input(dir.join(name).join("config.json"), problem));
     }
     Ok(pipeline)
 }
