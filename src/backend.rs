@@ -43,18 +43,48 @@ impl fmt::Display for DeviceChoice {
     }
 }
 
-/// Check that CUDA can be used from this binary on this machine.
-pub fn check_cuda() -> Result<()> {
+/// Check that CUDA can be used from this binary on this machine, with a device `index`.
+pub fn check_cuda(index: usize) -> Result<()> {
     #[cfg(feature = "cuda")]
     {
-        // SAFETY: loading the CUDA driver library runs its initialisers, which is what burn's
-        // backend would do on first use anyway; the handle is dropped at once.
-        unsafe { libloading::Library::new("libcuda.so.1") }
-            .map(drop)
-            .map_err(|e| Error::invalid("--device", format!("no CUDA device available: {e}")))
+        let unavailable =
+            |why: String| Error::invalid("--device", format!("no CUDA device available: {why}"));
+        // SAFETY: loading the CUDA driver library and calling cuInit / cuDeviceGetCount with
+        // their documented signatures is what burn's backend does on first use; the handle
+        // lives until the calls return.
+        unsafe {
+            let lib =
+                libloading::Library::new("libcuda.so.1").map_err(|e| unavailable(e.to_string()))?;
+            let init: libloading::Symbol<unsafe extern "C" fn(u32) -> i32> =
+                lib.get(b"cuInit\0")
+                    .map_err(|e| unavailable(e.to_string()))?;
+            let status = init(0);
+            if status != 0 {
+                return Err(unavailable(format!(
+                    "cuInit failed with CUDA error {status}"
+                )));
+            }
+            let count_fn: libloading::Symbol<unsafe extern "C" fn(*mut i32) -> i32> = lib
+                .get(b"cuDeviceGetCount\0")
+                .map_err(|e| unavailable(e.to_string()))?;
+            let mut count = 0i32;
+            let status = count_fn(&mut count);
+            if status != 0 {
+                return Err(unavailable(format!(
+                    "cuDeviceGetCount failed with CUDA error {status}"
+                )));
+            }
+            if index >= count.max(0) as usize {
+                return Err(unavailable(format!(
+                    "cuda:{index} requested, but this machine has {count} CUDA device(s)"
+                )));
+            }
+        }
+        Ok(())
     }
     #[cfg(not(feature = "cuda"))]
     {
+        let _ = index;
         Err(Error::invalid(
             "--device",
             "no CUDA device available: this awsnet was built without CUDA support \

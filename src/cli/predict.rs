@@ -36,7 +36,7 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
     match args.device {
         DeviceChoice::Cpu => run_on::<Autodiff<Flex>>(args, &Default::default()),
         DeviceChoice::Cuda(index) => {
-            check_cuda()?;
+            check_cuda(index)?;
             run_cuda(args, index)
         }
     }

@@ -42,7 +42,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             train_run::<Autodiff<Flex>>(&config, &out, args.resume, &Default::default(), &bar)?
         }
         DeviceChoice::Cuda(index) => {
-            check_cuda()?;
+            check_cuda(index)?;
             train_cuda(&config, &out, args.resume, index, &bar)?
         }
     };
