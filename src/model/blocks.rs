@@ -22,8 +22,11 @@ pub struct ConvBn<B: Backend> {
 impl<B: Backend> ConvBn<B> {
     pub fn new(in_channels: usize, out_channels: usize, device: &B::Device) -> Self {
         ConvBn {
+            // No bias: the batch normalisation that follows subtracts any per-channel constant,
+            // so a bias would change nothing but cost a gradient.
             conv: Conv2dConfig::new([in_channels, out_channels], [3, 3])
                 .with_padding(PaddingConfig2d::Same)
+                .with_bias(false)
                 .init(device),
             norm: BatchNormConfig::new(out_channels).init(device),
         }
