@@ -30,22 +30,19 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `awsnet stats --a A --b B --metric METRIC` and `extra`.
+fn stats(a: &str, b: &str, metric: &str, extra: &[&str]) -> common::Run {
+    let mut args = vec!["stats", "--a", a, "--b", b, "--metric", metric];
+    args.extend_from_slice(extra);
+    awsnet(&args)
+}
+
 #[test]
 fn pairs_by_case_and_matches_published_values() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = sleep_csvs(tmp.path());
     let out = tmp.path().join("cmp.json");
-    let run = awsnet(&[
-        "stats",
-        "--a",
-        s(&a),
-        "--b",
-        s(&b),
-        "--metric",
-        "extra",
-        "--json",
-        s(&out),
-    ]);
+    let run = stats(s(&a), s(&b), "extra", &["--json", s(&out)]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     run.assert_stdout_has(&["extra — drug1 vs. drug2 (n = 10)", "paired t"]);
     let c = json(&fs::read_to_string(&out).unwrap());
@@ -71,17 +68,7 @@ fn pairs_by_case_and_matches_published_values() {
     assert!(lo < -1.58 && -1.58 < hi && hi < 0.0, "{lo} {hi}");
     // Seeded: a rerun gives the same bytes.
     let first = fs::read(&out).unwrap();
-    let run = awsnet(&[
-        "stats",
-        "--a",
-        s(&a),
-        "--b",
-        s(&b),
-        "--metric",
-        "extra",
-        "--json",
-        s(&out),
-    ]);
+    let run = stats(s(&a), s(&b), "extra", &["--json", s(&out)]);
     assert_eq!(run.code, 0);
     assert_eq!(first, fs::read(&out).unwrap());
 }
@@ -93,22 +80,11 @@ fn unmatched_cases_fail_unless_intersected() {
     let b = tmp.path().join("b.csv");
     fs::write(&a, "case,dice\nc1,0.8\nc2,0.7\nc3,0.9\nc4,0.6\n").unwrap();
     fs::write(&b, "case,dice\nc4,0.5\nc2,0.72\nc1,0.6\nc9,0.1\n").unwrap();
-    let run = awsnet(&["stats", "--a", s(&a), "--b", s(&b), "--metric", "dice"]);
+    let run = stats(s(&a), s(&b), "dice", &[]);
     run.assert_user_error(&["only in", "c3", "c9", "--intersect"]);
 
     let out = tmp.path().join("o.json");
-    let run = awsnet(&[
-        "stats",
-        "--a",
-        s(&a),
-        "--b",
-        s(&b),
-        "--metric",
-        "dice",
-        "--intersect",
-        "--json",
-        s(&out),
-    ]);
+    let run = stats(s(&a), s(&b), "dice", &["--intersect", "--json", s(&out)]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let c = json(&fs::read_to_string(&out).unwrap());
     assert_eq!(c["n"], 3);
@@ -131,17 +107,7 @@ fn degenerate_inputs_give_null_with_a_note() {
     ];
     for (x, y, note) in table {
         let out = tmp.path().join("o.json");
-        let run = awsnet(&[
-            "stats",
-            "--a",
-            s(x),
-            "--b",
-            s(y),
-            "--metric",
-            "dice",
-            "--json",
-            s(&out),
-        ]);
+        let run = stats(s(x), s(y), "dice", &["--json", s(&out)]);
         assert_eq!(run.code, 0, "{}", run.stderr);
         let text = fs::read_to_string(&out).unwrap();
         assert!(!text.to_lowercase().contains("nan"), "{text}");
@@ -193,27 +159,11 @@ fn bad_files_are_refused_by_name() {
     for (name, content, fragments) in files {
         let path = tmp.path().join(name);
         fs::write(&path, content).unwrap();
-        let run = awsnet(&[
-            "stats",
-            "--a",
-            s(&path),
-            "--b",
-            s(&good),
-            "--metric",
-            "dice",
-        ]);
+        let run = stats(s(&path), s(&good), "dice", &[]);
         run.assert_user_error(fragments);
     }
     let missing = tmp.path().join("missing.json");
-    let run = awsnet(&[
-        "stats",
-        "--a",
-        s(&missing),
-        "--b",
-        s(&good),
-        "--metric",
-        "dice",
-    ]);
+    let run = stats(s(&missing), s(&good), "dice", &[]);
     run.assert_user_error(&["cannot read", "missing.json"]);
 }
 
@@ -270,17 +220,12 @@ fn eval_results_feed_stats_and_tables() {
     let cmp = dir.join("cmp.json");
     let a = format!("Ours={}", s(&e_good));
     let b = format!("Shifted={}", s(&e_bad));
-    let run = awsnet(&[
-        "stats",
-        "--a",
+    let run = stats(
         &a,
-        "--b",
         &b,
-        "--metric",
         "myo_dice,myo_hd,scar_edema_dice",
-        "--json",
-        s(&cmp),
-    ]);
+        &["--json", s(&cmp)],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc = json(&fs::read_to_string(&cmp).unwrap());
     let comps = doc["comparisons"].as_array().unwrap();
@@ -294,15 +239,7 @@ fn eval_results_feed_stats_and_tables() {
             assert!(h >= p, "{c}");
         }
     }
-    let run = awsnet(&[
-        "stats",
-        "--a",
-        s(&e_good),
-        "--b",
-        s(&e_bad),
-        "--metric",
-        "scar_dcie",
-    ]);
+    let run = stats(s(&e_good), s(&e_bad), "scar_dcie", &[]);
     run.assert_user_error(&["no metric scar_dcie", "scar_dice"]);
 
     let ours = format!("Ours={}", s(&e_good));

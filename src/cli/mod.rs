@@ -7,3 +7,16 @@ pub mod predict;
 pub mod stats;
 pub mod table;
 pub mod train;
+
+use std::path::{Path, PathBuf};
+
+/// A results file given as `NAME=FILE` or `FILE`; an existing file whose name holds `=` is taken
+/// as a file.
+pub fn split_named(arg: &str) -> (Option<&str>, PathBuf) {
+    match arg.split_once('=') {
+        Some((name, file)) if !name.is_empty() && !Path::new(arg).exists() => {
+            (Some(name), PathBuf::from(file))
+        }
+        _ => (None, PathBuf::from(arg)),
+    }
+}

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::output::{json_bytes, print_out, write_files};
+use super::split_named;
 use awsnet::eval::stats::bootstrap::DEFAULT_RESAMPLES;
 use awsnet::eval::stats::samples::{load_samples, Samples};
 use awsnet::eval::stats::{compare_family, CompareOptions, Comparison, Family};
@@ -38,18 +39,8 @@ pub struct StatsArgs {
     resamples: usize,
 }
 
-/// `NAME=FILE` or `FILE`: an existing file named with `=` is taken as a file.
-fn named(arg: &str) -> (Option<&str>, PathBuf) {
-    match arg.split_once('=') {
-        Some((name, file)) if !name.is_empty() && !std::path::Path::new(arg).exists() => {
-            (Some(name), PathBuf::from(file))
-        }
-        _ => (None, PathBuf::from(arg)),
-    }
-}
-
 fn load(arg: &str, metric: &str) -> anyhow::Result<Samples> {
-    let (name, path) = named(arg);
+    let (name, path) = split_named(arg);
     let mut samples = load_samples(&path, metric)?;
     if let Some(name) = name {
         samples.name = name.to_string();

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::eval::parse_target;
 use super::output::{print_out, write_files};
+use super::split_named;
 use awsnet::data::labels::Target;
 use awsnet::report::tables::{mean_std_table, p_value_table, render, Format, MethodEval, PValue};
 
@@ -113,11 +114,13 @@ pub fn run(args: &TableArgs) -> anyhow::Result<()> {
     if !args.method.is_empty() {
         let mut docs = Vec::new();
         for m in &args.method {
-            let (name, file) = m
-                .split_once('=')
-                .filter(|(n, f)| !n.is_empty() && !f.is_empty())
-                .ok_or_else(|| user_error("--method", format!("{m:?} is not NAME=FILE")))?;
-            docs.push((name.to_string(), read_json(std::path::Path::new(file))?));
+            let (Some(name), file) = split_named(m) else {
+                return Err(user_error("--method", format!("{m:?} is not NAME=FILE")));
+            };
+            if file.as_os_str().is_empty() {
+                return Err(user_error("--method", format!("{m:?} is not NAME=FILE")));
+            }
+            docs.push((name.to_string(), read_json(&file)?));
         }
         let methods: Vec<MethodEval<'_>> = docs
             .iter()

@@ -13,8 +13,9 @@
 //! Suffixes and extensions match in any letter case; `LGE` is a synonym of `DE`.
 //!
 //! Loading a case validates it: every sequence present, all volumes 3-D with one shape, voxel
-//! spacing equal within [`SPACING_TOLERANCE`], finite intensities, and label values among the MyoPS
-//! codes. Each failure names the case and the file.
+//! spacing equal within [`SPACING_TOLERANCE`](crate::data::nifti_read::SPACING_TOLERANCE),
+//! finite intensities, and label values among the MyoPS codes. Each failure names the case and
+//! the file.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -25,12 +26,9 @@ use nifti::NiftiHeader;
 use serde::Serialize;
 
 use crate::data::labels::{codes_from_values, Label};
-use crate::data::nifti_read::{into_volume3, read_nifti, spacing3, NiftiVolume};
+use crate::data::nifti_read::{into_volume3, read_nifti, same_spacing, spacing3, NiftiVolume};
 use crate::error::{Error, Result};
 
-/// Relative tolerance when comparing the voxel spacing of a case's volumes: headers written by
-/// different tools round spacing differently in the last float digits.
-pub const SPACING_TOLERANCE: f64 = 1e-3;
 const MAX_DEPTH: usize = 3;
 
 /// The image sequences, in the channel order used everywhere in awsnet.
@@ -313,12 +311,7 @@ fn check_same_geometry(case: &str, volumes: &[CaseVolume]) -> Result<()> {
                 ),
             ));
         }
-        let differs = first
-            .spacing
-            .iter()
-            .zip(vol.spacing)
-            .any(|(&a, b)| (a - b).abs() > SPACING_TOLERANCE * a.abs().max(b.abs()));
-        if differs {
+        if !same_spacing(first.spacing, vol.spacing) {
             return Err(Error::case(
                 case,
                 format!(

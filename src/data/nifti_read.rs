@@ -70,6 +70,17 @@ pub fn pixdim_or_one(header: &NiftiHeader, i: usize) -> f64 {
     }
 }
 
+/// Relative tolerance when comparing voxel spacings: headers written by different tools round
+/// spacing differently in the last float digits.
+pub const SPACING_TOLERANCE: f64 = 1e-3;
+
+/// Whether two voxel spacings agree within [`SPACING_TOLERANCE`] on every axis.
+pub fn same_spacing(a: [f64; 3], b: [f64; 3]) -> bool {
+    a.iter()
+        .zip(b)
+        .all(|(&x, y)| (x - y).abs() <= SPACING_TOLERANCE * x.abs().max(y.abs()))
+}
+
 /// View voxel data as a 3-D volume `[x, y, z]`: a 2-D image becomes one slice and trailing
 /// dimensions of size 1 are dropped. `None` when the data is not a volume (1-D, or a real 4th
 /// dimension).

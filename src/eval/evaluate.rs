@@ -10,12 +10,8 @@ use super::matching::{pair_cases, CasePair};
 use super::metrics::{compare_masks, MaskMetrics};
 use crate::data::inspect::affine;
 use crate::data::labels::{codes_from_values, Target};
-use crate::data::nifti_read::{into_volume3, read_nifti, spacing3};
+use crate::data::nifti_read::{into_volume3, read_nifti, same_spacing, spacing3};
 use crate::error::{Error, Result};
-
-/// Relative difference in voxel spacing above which prediction and reference disagree; the same
-/// tolerance `awsnet cases` applies between sequences.
-const SPACING_TOLERANCE: f64 = 1e-3;
 
 /// Relative tolerance on affine entries before prediction and reference count as placed
 /// differently.
@@ -161,12 +157,8 @@ fn check_same_grid(case: &str, pred: &LabelVolume<'_>, gt: &LabelVolume<'_>) -> 
             ),
         ));
     }
-    let differs = pred
-        .spacing
-        .iter()
-        .zip(gt.spacing)
-        .any(|(&a, b)| (a - b).abs() > SPACING_TOLERANCE * a.abs().max(b.abs()));
-    if differs {
+    // The same tolerance `awsnet cases` applies between a case's sequences.
+    if !same_spacing(pred.spacing, gt.spacing) {
         return Err(Error::case(
             case,
             format!(

@@ -29,6 +29,8 @@ use crate::atomic;
 use crate::data::augment::AugmentConfig;
 use crate::data::cases::{load_all, Case};
 use crate::error::{Error, Result};
+use crate::model::asan::asan_config;
+use crate::model::casn::stage_config;
 use crate::model::unet::UNetConfig;
 use crate::seed;
 
@@ -185,9 +187,11 @@ impl TrainConfig {
     }
 
     pub fn model(&self) -> UNetConfig {
-        UNetConfig::new(self.net.input_channels(), self.net.classes())
-            .with_base_filters(self.base_filters)
-            .with_pam(self.pam())
+        let base = match self.net.asan() {
+            Some(_) => asan_config(self.base_filters, true, true),
+            None => stage_config(self.base_filters),
+        };
+        base.with_pam(self.pam())
             .with_deep_supervision(self.deep_supervision())
     }
 
