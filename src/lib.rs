@@ -10,6 +10,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod infer;
+pub mod kernels;
 pub mod model;
 pub mod report;
 pub mod seed;

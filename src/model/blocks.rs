@@ -4,13 +4,13 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::Tensor;
 
-use super::fast_ops::batch_norm;
+use super::conv_op::conv3x3_same;
+use super::norm_op::batch_norm_act;
 
 /// A 3×3 convolution with "same" padding followed by batch normalisation.
 #[derive(Module, Debug)]
@@ -34,7 +34,7 @@ impl<B: Backend> ConvBn<B> {
 
     /// Conv → BN → ReLU.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        relu(batch_norm(&self.norm, self.conv.forward(x)))
+        batch_norm_act(&self.norm, conv3x3_same(x, self.conv.weight.val()), true)
     }
 }
 

@@ -8,6 +8,9 @@
 pub mod asan;
 pub mod blocks;
 pub mod casn;
+pub mod conv_op;
 pub mod fast_ops;
+pub mod flex_bridge;
+pub mod norm_op;
 pub mod pam;
 pub mod unet;

@@ -14,7 +14,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::fast_ops::batch_norm;
+use super::norm_op::batch_norm_act;
 
 #[derive(Module, Debug)]
 pub struct Pam<B: Backend> {
@@ -44,7 +44,7 @@ impl<B: Backend> Pam<B> {
     /// The gate α, `[batch, 1, h, w]`, each value in (0, 1).
     pub fn gate(&self, skip: Tensor<B, 4>, up: Tensor<B, 4>) -> Tensor<B, 4> {
         let joint = relu(self.skip_proj.forward(skip) + self.up_proj.forward(up));
-        sigmoid(batch_norm(&self.norm, self.psi.forward(joint)))
+        sigmoid(batch_norm_act(&self.norm, self.psi.forward(joint), false))
     }
 
     /// The attended skip α ⊙ d.

@@ -1,0 +1,7 @@
+//! CPU kernels for the operations burn's CPU backend runs slowly in training, written on plain
+//! slices so they can be tested against their definitions without any backend. The model layer
+//! (`model::conv_op`) routes burn tensors here when the backend is the CPU one.
+
+pub mod batch_norm;
+pub mod conv3x3;
+pub mod matmul;

@@ -1,0 +1,83 @@
+//! Moving tensors between burn and our slice kernels (`crate::kernels`) on the CPU backend.
+//!
+//! The routed operations (`conv_op`, `norm_op`) decide by the backend's type at run time, so the
+//! models stay generic over `B: Backend` without an extra trait bound; this module holds the
+//! type test and the conversions they share.
+
+use std::any::{Any, TypeId};
+
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::{Backend, BackendTypes};
+use burn::tensor::{Bytes, DType, Shape, Tensor, TensorPrimitive};
+
+pub type AutodiffFlex = Autodiff<Flex>;
+pub type AutodiffFlexTensor = <AutodiffFlex as BackendTypes>::FloatTensorPrimitive;
+
+/// Which of our routes a backend takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// burn's CPU backend without autodiff (inference).
+    Flex,
+    /// burn's CPU backend with autodiff (training).
+    AutodiffFlex,
+    /// Anything else (CUDA): burn's own operations.
+    Burn,
+}
+
+pub fn route<B: Backend>(tensor: &Tensor<B, 4>) -> Route {
+    let backend = TypeId::of::<B>();
+    if tensor.dtype() != DType::F32 {
+        Route::Burn
+    } else if backend == TypeId::of::<Flex>() {
+        Route::Flex
+    } else if backend == TypeId::of::<AutodiffFlex>() {
+        Route::AutodiffFlex
+    } else {
+        Route::Burn
+    }
+}
+
+/// A value of type `T` as type `U`, when the two are the same type (the caller's `route` test
+/// guarantees it; a mismatch is a bug).
+pub fn cast<T: 'static, U: 'static>(value: T) -> U {
+    *(Box::new(value) as Box<dyn Any>)
+        .downcast::<U>()
+        .expect("flex_bridge: backend type routing")
+}
+
+/// The float primitive of `tensor`, as the backend `P` the route named.
+pub fn primitive<B: Backend, const D: usize, P: 'static>(tensor: Tensor<B, D>) -> P {
+    cast(tensor.into_primitive().tensor())
+}
+
+/// A tensor of backend `B` from the primitive `P` the route named.
+pub fn from_primitive<B: Backend, const D: usize, P: 'static>(value: P) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(cast(value)))
+}
+
+/// The tensor laid out contiguously (a reference-count bump when it already is).
+pub fn contiguous(tensor: &FlexTensor) -> FlexTensor {
+    tensor.to_contiguous()
+}
+
+/// The elements of a contiguous f32 tensor.
+pub fn values(tensor: &FlexTensor) -> &[f32] {
+    tensor
+        .as_slice::<f32>()
+        .expect("flex_bridge: contiguous f32 tensor")
+}
+
+pub fn dims<const D: usize>(tensor: &FlexTensor) -> [usize; D] {
+    let shape = tensor.layout().shape();
+    assert_eq!(shape.num_dims(), D, "flex_bridge: expected {D} dimensions");
+    std::array::from_fn(|i| shape[i])
+}
+
+pub fn flex_tensor<const D: usize>(values: Vec<f32>, dims: [usize; D]) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(values),
+        Layout::contiguous(Shape::from(dims)),
+        DType::F32,
+    )
+}
