@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use super::matmul::{matmul, MatRef};
+use super::matmul::{matmul, sum_partials, MatRef};
 
 /// Shapes of one convolution: batch, input and output channels, image height and width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,13 +249,7 @@ pub fn weight_grad(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec
             acc
         })
         .collect();
-    let mut total = vec![0.0f32; co * k];
-    for partial in &partials {
-        for (t, v) in total.iter_mut().zip(partial) {
-            *t += v;
-        }
-    }
-    total
+    sum_partials(partials, co * k)
 }
 
 #[cfg(test)]

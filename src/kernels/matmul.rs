@@ -103,6 +103,17 @@ pub fn matmul(
     }
 }
 
+/// Element-wise sum of per-chunk partial results, in chunk order.
+pub fn sum_partials(partials: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
+    let mut total = vec![0.0f32; len];
+    for partial in &partials {
+        for (t, v) in total.iter_mut().zip(partial) {
+            *t += v;
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,3 +5,4 @@
 pub mod batch_norm;
 pub mod conv3x3;
 pub mod matmul;
+pub mod pointwise;

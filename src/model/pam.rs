@@ -14,6 +14,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::conv_op::conv1x1;
 use super::norm_op::batch_norm_act;
 
 #[derive(Module, Debug)]
@@ -43,8 +44,8 @@ impl<B: Backend> Pam<B> {
 
     /// The gate α, `[batch, 1, h, w]`, each value in (0, 1).
     pub fn gate(&self, skip: Tensor<B, 4>, up: Tensor<B, 4>) -> Tensor<B, 4> {
-        let joint = relu(self.skip_proj.forward(skip) + self.up_proj.forward(up));
-        sigmoid(batch_norm_act(&self.norm, self.psi.forward(joint), false))
+        let joint = relu(conv1x1(&self.skip_proj, skip) + conv1x1(&self.up_proj, up));
+        sigmoid(batch_norm_act(&self.norm, conv1x1(&self.psi, joint), false))
     }
 
     /// The attended skip α ⊙ d.

@@ -16,6 +16,7 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::Tensor;
 
 use super::blocks::{DoubleConv, UpConv};
+use super::conv_op::conv1x1;
 use super::pam::Pam;
 
 /// Pooling levels of the network: inputs must be multiples of 2⁴ = 16 pixels.
@@ -158,7 +159,7 @@ impl<B: Backend> UNet<B> {
             .iter()
             .zip(&stage_outputs[first_head..])
             .map(|(head, features)| {
-                let logits = head.forward(features.clone());
+                let logits = conv1x1(head, features.clone());
                 if logits.dims()[2] == h && logits.dims()[3] == w {
                     logits
                 } else {
