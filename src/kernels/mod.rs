@@ -4,5 +4,6 @@
 
 pub mod batch_norm;
 pub mod conv3x3;
+pub mod gate;
 pub mod matmul;
 pub mod pointwise;

@@ -11,6 +11,7 @@ pub mod casn;
 pub mod conv_op;
 pub mod fast_ops;
 pub mod flex_bridge;
+pub mod gate_op;
 pub mod norm_op;
 pub mod pam;
 pub mod unet;

@@ -15,6 +15,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::conv_op::conv1x1;
+use super::gate_op::gate_product;
 use super::norm_op::batch_norm_act;
 
 #[derive(Module, Debug)]
@@ -50,10 +51,7 @@ impl<B: Backend> Pam<B> {
 
     /// The attended skip α ⊙ d.
     pub fn forward(&self, skip: Tensor<B, 4>, up: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [_, channels, _, _] = skip.dims();
-        // Repeating the gate over channels before the product keeps the element-wise op on
-        // tensors of one shape, which the CPU backend runs far faster than a broadcast.
-        let alpha = self.gate(skip.clone(), up).repeat_dim(1, channels);
-        skip * alpha
+        let alpha = self.gate(skip.clone(), up);
+        gate_product(skip, alpha)
     }
 }
