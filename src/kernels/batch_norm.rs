@@ -36,6 +36,19 @@ impl NormShape {
     }
 }
 
+/// Σ f(v) over `values` in eight f32 lanes (so the loop vectorises), then the lanes in f64.
+fn lane_sum(values: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    let mut lanes = [0.0f32; 8];
+    let mut chunks = values.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += f(v);
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|&v| f(v) as f64).sum();
+    lanes.iter().map(|&l| l as f64).sum::<f64>() + tail
+}
+
 /// Per-channel mean and biased variance.
 pub fn channel_stats(x: &[f32], shape: &NormShape) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(x.len(), shape.len(), "batch_norm: input length");
@@ -43,24 +56,13 @@ pub fn channel_stats(x: &[f32], shape: &NormShape) -> (Vec<f32>, Vec<f32>) {
     (0..shape.channels)
         .into_par_iter()
         .map(|c| {
-            let sum: f64 = shape
-                .planes(x, c)
-                .map(|plane| plane.iter().map(|&v| v as f64).sum::<f64>())
-                .sum();
-            let mean = sum / n;
+            let sum: f64 = shape.planes(x, c).map(|plane| lane_sum(plane, |v| v)).sum();
+            let mean = (sum / n) as f32;
             let squares: f64 = shape
                 .planes(x, c)
-                .map(|plane| {
-                    plane
-                        .iter()
-                        .map(|&v| {
-                            let d = v as f64 - mean;
-                            d * d
-                        })
-                        .sum::<f64>()
-                })
+                .map(|plane| lane_sum(plane, |v| (v - mean) * (v - mean)))
                 .sum();
-            (mean as f32, (squares / n) as f32)
+            (mean, (squares / n) as f32)
         })
         .unzip()
 }
@@ -145,25 +147,41 @@ pub fn backward(x: &[f32], grad_output: &[f32], saved: &Saved, shape: &NormShape
         .collect();
     // The ReLU passed the gradient where the forward output was positive; recomputing that
     // output with the same expression gives the same mask bit for bit.
-    let gate = |c: usize, v: f32, g: f32| -> f32 {
-        if !saved.relu || v * saved.affine.scale[c] + saved.affine.shift[c] > 0.0 {
-            g
-        } else {
+    let relu = saved.relu;
+    let gate = move |v: f32, g: f32, scale: f32, shift: f32| -> f32 {
+        if relu && v * scale + shift <= 0.0 {
             0.0
+        } else {
+            g
         }
     };
     let (grad_beta, grad_gamma): (Vec<f32>, Vec<f32>) = (0..shape.channels)
         .into_par_iter()
         .map(|c| {
+            let (scale, shift, mean) =
+                (saved.affine.scale[c], saved.affine.shift[c], saved.mean[c]);
             let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
             for (xs, gs) in shape.planes(x, c).zip(shape.planes(grad_output, c)) {
-                for (&v, &g) in xs.iter().zip(gs) {
-                    let g = gate(c, v, g) as f64;
-                    sum_g += g;
-                    sum_gx += g * ((v - saved.mean[c]) * inv_std[c]) as f64;
+                let mut lanes_g = [0.0f32; 8];
+                let mut lanes_gx = [0.0f32; 8];
+                let (xc, gc) = (xs.chunks_exact(8), gs.chunks_exact(8));
+                let (x_tail, g_tail) = (xc.remainder(), gc.remainder());
+                for (xv, gv) in xc.zip(gc) {
+                    for l in 0..8 {
+                        let g = gate(xv[l], gv[l], scale, shift);
+                        lanes_g[l] += g;
+                        lanes_gx[l] += g * (xv[l] - mean);
+                    }
                 }
+                for (&v, &g) in x_tail.iter().zip(g_tail) {
+                    let g = gate(v, g, scale, shift);
+                    lanes_g[0] += g;
+                    lanes_gx[0] += g * (v - mean);
+                }
+                sum_g += lanes_g.iter().map(|&v| v as f64).sum::<f64>();
+                sum_gx += lanes_gx.iter().map(|&v| v as f64).sum::<f64>();
             }
-            (sum_g as f32, sum_gx as f32)
+            (sum_g as f32, (sum_gx * inv_std[c] as f64) as f32)
         })
         .unzip();
     let n = shape.count() as f32;
@@ -177,11 +195,17 @@ pub fn backward(x: &[f32], grad_output: &[f32], saved: &Saved, shape: &NormShape
         .enumerate()
         .for_each(|(plane, (out, (xs, gs)))| {
             let c = plane % shape.channels;
-            let k = saved.gamma[c] * inv_std[c];
+            let (scale, shift, mean, inv) = (
+                saved.affine.scale[c],
+                saved.affine.shift[c],
+                saved.mean[c],
+                inv_std[c],
+            );
+            let k = saved.gamma[c] * inv;
             let (mean_g, mean_gx) = (grad_beta[c] / n, grad_gamma[c] / n);
             for ((o, &v), &g) in out.iter_mut().zip(xs).zip(gs) {
-                let x_hat = (v - saved.mean[c]) * inv_std[c];
-                *o = k * (gate(c, v, g) - mean_g - x_hat * mean_gx);
+                let x_hat = (v - mean) * inv;
+                *o = k * (gate(v, g, scale, shift) - mean_g - x_hat * mean_gx);
             }
         });
     Grads {

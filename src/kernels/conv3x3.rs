@@ -64,47 +64,63 @@ fn tile_rows(channels: usize, shape: &ConvShape) -> usize {
     (TILE_ELEMENTS / (channels * 9 * shape.width).max(1)).clamp(1, shape.height)
 }
 
-/// Fills `col` (`9·channels × rows·width`, row-major) with the 3×3 neighbourhoods of image rows
-/// `row0 .. row0 + rows` of `image` (`channels × height × width`), zero outside the image.
+/// Where one image's columns go in a column buffer: the buffer's row length, and the first
+/// column (several images can sit side by side).
+#[derive(Clone, Copy)]
+struct ColumnBlock {
+    row_len: usize,
+    first: usize,
+}
+
+/// Fills `col` (`9·channels` rows) with the 3×3 neighbourhoods of image rows
+/// `row0 .. row0 + rows` of `image` (`channels × height × width`), zero outside the image: row
+/// `c·9 + kh·3 + kw`, columns `block.first ..` hold the input shifted by `(kh − 1, kw − 1)`.
 fn im2col(
     image: &[f32],
     channels: usize,
     height: usize,
     width: usize,
-    row0: usize,
-    rows: usize,
+    (row0, rows): (usize, usize),
     col: &mut [f32],
+    block: ColumnBlock,
 ) {
     let tile = rows * width;
     for c in 0..channels {
         let plane = &image[c * height * width..(c + 1) * height * width];
-        for kh in 0..3 {
-            for kw in 0..3 {
-                let out = &mut col[(c * 9 + kh * 3 + kw) * tile..(c * 9 + kh * 3 + kw + 1) * tile];
-                for r in 0..rows {
-                    let dst = &mut out[r * width..(r + 1) * width];
-                    let src_row = (row0 + r + kh) as isize - 1;
-                    if src_row < 0 || src_row >= height as isize {
-                        dst.fill(0.0);
-                        continue;
+        for k in 0..9 {
+            let (kh, kw) = (k / 3, k % 3);
+            let start = (c * 9 + k) * block.row_len + block.first;
+            let out = &mut col[start..start + tile];
+            for r in 0..rows {
+                let dst = &mut out[r * width..(r + 1) * width];
+                let src_row = (row0 + r + kh) as isize - 1;
+                if src_row < 0 || src_row >= height as isize {
+                    dst.fill(0.0);
+                    continue;
+                }
+                let src = &plane[src_row as usize * width..(src_row as usize + 1) * width];
+                // dst[w] = src[w + kw - 1]
+                match kw {
+                    0 => {
+                        dst[0] = 0.0;
+                        dst[1..].copy_from_slice(&src[..width - 1]);
                     }
-                    let src = &plane[src_row as usize * width..(src_row as usize + 1) * width];
-                    // dst[w] = src[w + kw - 1]
-                    match kw {
-                        0 => {
-                            dst[0] = 0.0;
-                            dst[1..].copy_from_slice(&src[..width - 1]);
-                        }
-                        1 => dst.copy_from_slice(src),
-                        _ => {
-                            dst[..width - 1].copy_from_slice(&src[1..]);
-                            dst[width - 1] = 0.0;
-                        }
+                    1 => dst.copy_from_slice(src),
+                    _ => {
+                        dst[..width - 1].copy_from_slice(&src[1..]);
+                        dst[width - 1] = 0.0;
                     }
                 }
             }
         }
     }
+}
+
+/// The row tiles of an image: `(first row, rows)` pairs of at most `rows_per_tile` rows.
+fn row_tiles(height: usize, rows_per_tile: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..height)
+        .step_by(rows_per_tile)
+        .map(move |row0| (row0, rows_per_tile.min(height - row0)))
 }
 
 /// `output = conv(input, weight)` for every sample. `weight` is `C_out × C_in × 3 × 3`.
@@ -129,11 +145,13 @@ fn forward_into(
         || vec![0.0f32; k * rows_per_tile * w],
         |col, (b, out)| {
             let image = &input[b * ci * p..(b + 1) * ci * p];
-            let mut row0 = 0;
-            while row0 < h {
-                let rows = rows_per_tile.min(h - row0);
+            for (row0, rows) in row_tiles(h, rows_per_tile) {
                 let tile = rows * w;
-                im2col(image, ci, h, w, row0, rows, &mut col[..k * tile]);
+                let block = ColumnBlock {
+                    row_len: tile,
+                    first: 0,
+                };
+                im2col(image, ci, h, w, (row0, rows), col, block);
                 matmul(
                     &mut out[row0 * w..],
                     p,
@@ -142,16 +160,15 @@ fn forward_into(
                     false,
                     gemm_threads,
                 );
-                row0 += rows;
             }
         },
     );
 }
 
-/// Threads to give gemm itself: only when there are fewer samples than threads to spread.
-fn gemm_threads(batch: usize) -> usize {
+/// Threads to give gemm itself: only when there are fewer tasks than threads to spread.
+fn gemm_threads(tasks: usize) -> usize {
     let threads = rayon::current_num_threads();
-    if batch < threads {
+    if tasks < threads {
         threads
     } else {
         1
@@ -201,6 +218,10 @@ pub fn input_grad(grad_output: &[f32], weight: &[f32], shape: &ConvShape) -> Vec
     grad_input
 }
 
+/// Columns (pixels) one weight-gradient product should span at least: small images are
+/// batched side by side to reach it, since a product over a few dozen pixels is mostly overhead.
+const MIN_WGRAD_COLUMNS: usize = 256;
+
 /// The gradient with respect to the weight, given the input and the gradient of the output.
 pub fn weight_grad(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec<f32> {
     check(shape, input.len(), shape.weight_len(), grad_output.len());
@@ -213,21 +234,58 @@ pub fn weight_grad(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec
     let p = h * w;
     let k = ci * 9;
     let rows_per_tile = tile_rows(ci, shape);
-    let gemm_threads = gemm_threads(shape.batch.div_ceil(WGRAD_CHUNK));
-    let partials: Vec<Vec<f32>> = (0..shape.batch.div_ceil(WGRAD_CHUNK))
+    let whole_images = rows_per_tile == h;
+    // Samples per task: fixed by the shape alone, so the summation order is too.
+    let per_task = if whole_images {
+        MIN_WGRAD_COLUMNS.div_ceil(p).max(WGRAD_CHUNK)
+    } else {
+        WGRAD_CHUNK
+    }
+    .min(shape.batch);
+    let tasks = shape.batch.div_ceil(per_task);
+    let gemm_threads = gemm_threads(tasks);
+    let partials: Vec<Vec<f32>> = (0..tasks)
         .into_par_iter()
-        .map(|chunk| {
+        .map(|task| {
+            let samples = task * per_task..((task + 1) * per_task).min(shape.batch);
             let mut acc = vec![0.0f32; co * k];
+            if whole_images {
+                // All the task's samples side by side: one product over n·P columns.
+                let n = samples.len();
+                let mut col = vec![0.0f32; k * n * p];
+                let mut grad = vec![0.0f32; co * n * p];
+                for (j, b) in samples.enumerate() {
+                    let block = ColumnBlock {
+                        row_len: n * p,
+                        first: j * p,
+                    };
+                    im2col(&input[b * ci * p..], ci, h, w, (0, h), &mut col, block);
+                    for o in 0..co {
+                        grad[o * n * p + j * p..][..p]
+                            .copy_from_slice(&grad_output[(b * co + o) * p..][..p]);
+                    }
+                }
+                matmul(
+                    &mut acc,
+                    k,
+                    MatRef::row_major(&grad, co, n * p),
+                    MatRef::transposed(&col, n * p, k),
+                    true,
+                    gemm_threads,
+                );
+                return acc;
+            }
             let mut col = vec![0.0f32; k * rows_per_tile * w];
-            let samples = chunk * WGRAD_CHUNK..((chunk + 1) * WGRAD_CHUNK).min(shape.batch);
             for b in samples {
                 let image = &input[b * ci * p..(b + 1) * ci * p];
                 let grad = &grad_output[b * co * p..(b + 1) * co * p];
-                let mut row0 = 0;
-                while row0 < h {
-                    let rows = rows_per_tile.min(h - row0);
+                for (row0, rows) in row_tiles(h, rows_per_tile) {
                     let tile = rows * w;
-                    im2col(image, ci, h, w, row0, rows, &mut col[..k * tile]);
+                    let block = ColumnBlock {
+                        row_len: tile,
+                        first: 0,
+                    };
+                    im2col(image, ci, h, w, (row0, rows), &mut col, block);
                     let grad_tile = MatRef {
                         data: &grad[row0 * w..],
                         rows: co,
@@ -243,7 +301,6 @@ pub fn weight_grad(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec
                         true,
                         gemm_threads,
                     );
-                    row0 += rows;
                 }
             }
             acc

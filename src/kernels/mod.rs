@@ -5,5 +5,6 @@
 pub mod batch_norm;
 pub mod conv3x3;
 pub mod gate;
+pub mod hybrid_loss;
 pub mod matmul;
 pub mod pointwise;

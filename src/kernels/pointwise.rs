@@ -33,6 +33,45 @@ impl PointwiseShape {
 
 const WGRAD_CHUNK: usize = 2;
 
+/// Below this many channels on either side a matrix product degenerates (an outer product or
+/// a matrix-vector product), and plain vector loops over the pixels are faster.
+const NARROW_CHANNELS: usize = 4;
+
+fn narrow(in_channels: usize, out_channels: usize) -> bool {
+    in_channels.min(out_channels) <= NARROW_CHANNELS
+}
+
+/// `y = a·x` or `y += a·x`.
+fn axpy(a: f32, x: &[f32], y: &mut [f32], accumulate: bool) {
+    if accumulate {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y += a * x;
+        }
+    } else {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y = a * x;
+        }
+    }
+}
+
+/// Σ x·y in eight f32 lanes (so it vectorises).
+fn dot(x: &[f32], y: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail: f32 = xc
+        .remainder()
+        .iter()
+        .zip(yc.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (a, b) in xc.zip(yc) {
+        for l in 0..8 {
+            lanes[l] += a[l] * b[l];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
 fn gemm_threads(batch: usize) -> usize {
     let threads = rayon::current_num_threads();
     if batch < threads {
@@ -63,6 +102,14 @@ pub fn forward(
                     plane.fill(b);
                 }
             }
+            if narrow(ci, co) {
+                for (o, plane) in out.chunks_mut(p).enumerate() {
+                    for (i, xs) in x.chunks(p).enumerate() {
+                        axpy(weight[o * ci + i], xs, plane, bias.is_some() || i > 0);
+                    }
+                }
+                return;
+            }
             matmul(
                 out,
                 p,
@@ -89,6 +136,14 @@ pub fn input_grad(grad_output: &[f32], weight: &[f32], shape: &PointwiseShape) -
         .par_chunks_mut(ci * p)
         .zip(grad_output.par_chunks(co * p))
         .for_each(|(dx, dy)| {
+            if narrow(ci, co) {
+                for (i, plane) in dx.chunks_mut(p).enumerate() {
+                    for (o, ys) in dy.chunks(p).enumerate() {
+                        axpy(weight[o * ci + i], ys, plane, o > 0);
+                    }
+                }
+                return;
+            }
             matmul(
                 dx,
                 p,
@@ -117,6 +172,16 @@ pub fn weight_grad(input: &[f32], grad_output: &[f32], shape: &PointwiseShape) -
         .map(|chunk| {
             let mut acc = vec![0.0f32; co * ci];
             for b in chunk * WGRAD_CHUNK..((chunk + 1) * WGRAD_CHUNK).min(shape.batch) {
+                if narrow(ci, co) {
+                    let xs = &input[b * ci * p..(b + 1) * ci * p];
+                    let ys = &grad_output[b * co * p..(b + 1) * co * p];
+                    for (o, gy) in ys.chunks(p).enumerate() {
+                        for (i, gx) in xs.chunks(p).enumerate() {
+                            acc[o * ci + i] += dot(gy, gx);
+                        }
+                    }
+                    continue;
+                }
                 matmul(
                     &mut acc,
                     ci,
@@ -178,6 +243,57 @@ mod tests {
         );
         assert_eq!(weight_grad(&x, &dy, &shape), vec![-1.0, -1.0]);
         assert_eq!(bias_grad(&dy, &shape), vec![0.0]);
+    }
+
+    /// Both paths — vector loops for few channels, matrix products otherwise — against the
+    /// definitions written out.
+    #[test]
+    fn narrow_and_wide_shapes_follow_the_definitions() {
+        for (in_channels, out_channels) in [(6, 1), (2, 7), (6, 9)] {
+            let shape = PointwiseShape {
+                batch: 3,
+                in_channels,
+                out_channels,
+                pixels: 21,
+            };
+            let (ci, co, p) = (in_channels, out_channels, 21);
+            let x: Vec<f32> = (0..shape.input_len())
+                .map(|i| (i % 11) as f32 - 5.0)
+                .collect();
+            let w: Vec<f32> = (0..ci * co).map(|i| (i % 7) as f32 * 0.5 - 1.0).collect();
+            let dy: Vec<f32> = (0..shape.output_len())
+                .map(|i| (i % 5) as f32 - 2.0)
+                .collect();
+            let at = |t: &[f32], channels: usize, b: usize, c: usize, px: usize| {
+                t[(b * channels + c) * p + px]
+            };
+            let y = forward(&x, &w, None, &shape);
+            let dx = input_grad(&dy, &w, &shape);
+            let dw = weight_grad(&x, &dy, &shape);
+            for b in 0..3 {
+                for px in 0..p {
+                    for o in 0..co {
+                        let expected: f32 =
+                            (0..ci).map(|i| w[o * ci + i] * at(&x, ci, b, i, px)).sum();
+                        assert_eq!(at(&y, co, b, o, px), expected, "y, {ci}→{co}");
+                    }
+                    for i in 0..ci {
+                        let expected: f32 =
+                            (0..co).map(|o| w[o * ci + i] * at(&dy, co, b, o, px)).sum();
+                        assert_eq!(at(&dx, ci, b, i, px), expected, "dx, {ci}→{co}");
+                    }
+                }
+            }
+            for o in 0..co {
+                for i in 0..ci {
+                    let expected: f32 = (0..3)
+                        .flat_map(|b| (0..p).map(move |px| (b, px)))
+                        .map(|(b, px)| at(&dy, co, b, o, px) * at(&x, ci, b, i, px))
+                        .sum();
+                    assert_eq!(dw[o * ci + i], expected, "dw, {ci}→{co}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod asan;
 pub mod blocks;
 pub mod casn;
+pub mod cat_op;
 pub mod conv_op;
 pub mod fast_ops;
 pub mod flex_bridge;

@@ -16,6 +16,7 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::Tensor;
 
 use super::blocks::{DoubleConv, UpConv};
+use super::cat_op::cat_channels;
 use super::conv_op::conv1x1;
 use super::pam::Pam;
 
@@ -151,7 +152,7 @@ impl<B: Backend> UNet<B> {
                 Some(gate) => gate.forward(skip, u.clone()),
                 None => skip,
             };
-            x = block.forward(Tensor::cat(vec![skip, u], 1));
+            x = block.forward(cat_channels(skip, u));
             stage_outputs.push(x.clone());
         }
         let first_head = LEVELS - self.heads.len();

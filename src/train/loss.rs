@@ -13,7 +13,9 @@ use burn::config::Config;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
+use super::fused_loss::hybrid_fused;
 use crate::model::fast_ops::{log_softmax_classes, softmax_classes};
+use crate::model::flex_bridge::{route, Route};
 
 #[derive(Config, Debug, PartialEq)]
 pub struct LossConfig {
@@ -75,6 +77,9 @@ pub fn hybrid<B: Backend>(
     target: Tensor<B, 3, Int>,
     config: &LossConfig,
 ) -> Tensor<B, 1> {
+    if route(&logits) == Route::AutodiffFlex {
+        return hybrid_fused(logits, target, config);
+    }
     let dice = soft_dice(logits.clone(), target.clone(), config);
     if config.ce_weight == 0.0 {
         return dice;
@@ -183,5 +188,44 @@ mod tests {
         let a = value(hybrid(logits, target.clone(), &config));
         let b = value(hybrid(flat, target, &config));
         assert!((total - (0.4 * a + 0.6 * b)).abs() < 1e-6, "{total}");
+    }
+
+    /// On the autodiff CPU backend `hybrid` takes the fused kernel; it must agree with the
+    /// reference formulation in value and in the gradient of the logits.
+    #[test]
+    fn fused_hybrid_matches_the_reference() {
+        use burn::backend::Autodiff;
+        use burn::tensor::Tolerance;
+        type A = Autodiff<Flex>;
+        let device = Default::default();
+        let values: Vec<f32> = (0..2 * 3 * 4 * 5)
+            .map(|i| ((i * 37 % 29) as f32 - 14.0) / 5.0)
+            .collect();
+        let labels: Vec<i64> = (0..2 * 4 * 5).map(|i| (i * 7 % 3) as i64).collect();
+        let target = Tensor::<A, 3, Int>::from_data(TensorData::new(labels, [2, 4, 5]), &device);
+        for background in [false, true] {
+            let config = LossConfig::new().with_dice_background(background);
+            let run = |fused: bool| {
+                let logits = Tensor::<A, 4>::from_data(
+                    TensorData::new(values.clone(), [2, 3, 4, 5]),
+                    &device,
+                )
+                .require_grad();
+                let loss = if fused {
+                    hybrid(logits.clone(), target.clone(), &config)
+                } else {
+                    soft_dice(logits.clone(), target.clone(), &config)
+                        + cross_entropy(logits.clone(), target.clone()) * config.ce_weight
+                };
+                let grads = loss.backward();
+                (
+                    loss.inner().into_data(),
+                    logits.grad(&grads).unwrap().into_data(),
+                )
+            };
+            let ((l1, g1), (l2, g2)) = (run(true), run(false));
+            l1.assert_approx_eq(&l2, Tolerance::<f32>::absolute(1e-5));
+            g1.assert_approx_eq(&g2, Tolerance::<f32>::absolute(1e-6));
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod epoch;
+pub mod fused_loss;
 pub mod loss;
 pub mod run;
 pub mod samples;
