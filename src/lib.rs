@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod backend;
+pub mod das;
 pub mod data;
 pub mod error;
 pub mod eval;

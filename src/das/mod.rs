@@ -1,0 +1,9 @@
+//! Deep auto-weighted supervision (DAS): choosing the deep-supervision weights α of an ASAN while
+//! it trains. `controller` is the paper's REINFORCE controller over moves of β (α = softmax(β)).
+//!
+//! This room holds numbers only — policies, β, rewards, records — and never a tensor of the
+//! segmentation networks: the training side reports each child's validation Dice, and the
+//! functions here decide what the next children train with. That split is what lets the grid
+//! runner train the K children as separate array tasks and update the controller in a reducer.
+
+pub mod controller;
