@@ -51,6 +51,8 @@ enum Command {
     Train(cli::train::TrainArgs),
     /// Segment cases with trained networks into MyoPS-coded label volumes
     Predict(cli::predict::PredictArgs),
+    /// Combine several models' label volumes per case by majority vote (ties: earliest input)
+    Vote(cli::vote::VoteArgs),
 }
 
 #[derive(Args)]
@@ -152,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Table(args) => cli::table::run(&args),
         Command::Train(args) => cli::train::run(&args),
         Command::Predict(args) => cli::predict::run(&args),
+        Command::Vote(args) => cli::vote::run(&args),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod predict;
 pub mod stats;
 pub mod table;
 pub mod train;
+pub mod vote;
 
 use std::path::{Path, PathBuf};
 

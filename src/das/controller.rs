@@ -295,25 +295,25 @@ pub fn update(
         let advantage = reward - baseline;
         for (l, g) in grad.iter_mut().enumerate() {
             let d = log_prob_gradient(&state.theta[l], r.sample.actions[l]);
-            for a in 0..ACTIONS {
-                g[a] -= advantage * d[a] / k;
+            for (g, d) in g.iter_mut().zip(d) {
+                *g -= advantage * d / k;
             }
         }
     }
     let mut next = state.clone();
     next.adam.steps += 1;
     let t = next.adam.steps as i32;
-    for l in 0..LAYERS {
-        for a in 0..ACTIONS {
-            let g = grad[l][a];
-            let m = &mut next.adam.first[l][a];
-            *m = ADAM_BETA1 * *m + (1.0 - ADAM_BETA1) * g;
-            let v = &mut next.adam.second[l][a];
-            *v = ADAM_BETA2 * *v + (1.0 - ADAM_BETA2) * g * g;
-            let m_hat = next.adam.first[l][a] / (1.0 - ADAM_BETA1.powi(t));
-            let v_hat = next.adam.second[l][a] / (1.0 - ADAM_BETA2.powi(t));
-            next.theta[l][a] -= config.learning_rate * m_hat / (v_hat.sqrt() + ADAM_EPSILON);
-        }
+    // Adam, coordinate by coordinate over the 4 × 3 logits.
+    let coordinates = (0..LAYERS).flat_map(|l| (0..ACTIONS).map(move |a| (l, a)));
+    for (l, a) in coordinates {
+        let g = grad[l][a];
+        let m = ADAM_BETA1 * next.adam.first[l][a] + (1.0 - ADAM_BETA1) * g;
+        let v = ADAM_BETA2 * next.adam.second[l][a] + (1.0 - ADAM_BETA2) * g * g;
+        next.adam.first[l][a] = m;
+        next.adam.second[l][a] = v;
+        let m_hat = m / (1.0 - ADAM_BETA1.powi(t));
+        let v_hat = v / (1.0 - ADAM_BETA2.powi(t));
+        next.theta[l][a] -= config.learning_rate * m_hat / (v_hat.sqrt() + ADAM_EPSILON);
     }
     let best = results
         .iter()

@@ -7,3 +7,4 @@
 //! runner train the K children as separate array tasks and update the controller in a reducer.
 
 pub mod controller;
+pub mod weighting;

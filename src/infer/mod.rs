@@ -18,6 +18,9 @@
 //! The model directory holds the four training runs of `awsnet train`, named by network:
 //! `casn_coarse/`, `casn_fine/`, `scar/`, `scar_edema/`; each run's best checkpoint and its
 //! `config.json` (for the geometry) are used.
+//!
+//! [`vote`] combines the label volumes of several models (or tools) by per-voxel majority vote.
 
 pub mod components;
 pub mod pipeline;
+pub mod vote;

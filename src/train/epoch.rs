@@ -114,6 +114,8 @@ pub struct ValidationDice {
     pub per_slice: f64,
     /// Dice of all the slices' pixels pooled; 1 when the class is absent from both.
     pub pooled: f64,
+    /// Mean over validation cases of the Dice of each case's slices pooled.
+    pub per_case: f64,
 }
 
 /// Validation Dice of class `class` of `model` on `samples`.
@@ -127,6 +129,7 @@ pub fn validate<B: AutodiffBackend>(
     let inner = model.valid();
     let mut scores = Vec::with_capacity(samples.len());
     let (mut all_inter, mut all_sum) = (0usize, 0usize);
+    let mut per_case: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
     for chunk in samples.chunks(batch_size.max(1)) {
         let refs: Vec<&Sample> = chunk.iter().collect();
         let (x, _) = batch_tensors::<B::InnerBackend>(&refs, device);
@@ -146,11 +149,16 @@ pub fn validate<B: AutodiffBackend>(
             scores.push(dice(inter, p + g));
             all_inter += inter;
             all_sum += p + g;
+            let case = per_case.entry(s.case.as_str()).or_default();
+            case.0 += inter;
+            case.1 += p + g;
         }
     }
     ValidationDice {
         per_slice: scores.iter().sum::<f64>() / scores.len().max(1) as f64,
         pooled: dice(all_inter, all_sum),
+        per_case: per_case.values().map(|&(i, s)| dice(i, s)).sum::<f64>()
+            / per_case.len().max(1) as f64,
     }
 }
 

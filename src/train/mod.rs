@@ -1,6 +1,7 @@
 //! Training: losses, one epoch over a dataset, validation and checkpoints. Nothing here
 //! schedules jobs; the grid runner calls these per task.
 
+pub mod auto;
 pub mod checkpoint;
 pub mod epoch;
 pub mod fused_loss;

@@ -21,11 +21,13 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
+use super::auto::{auto_epoch, score_of, ChildJob};
 use super::checkpoint::{load_checkpoint, save_checkpoint, AdamOf, TrainState};
-use super::epoch::{train_epoch, validate, EpochSettings};
+use super::epoch::{train_epoch, validate, EpochSettings, ValidationDice};
 use super::loss::LossConfig;
 use super::samples::{Network, Sample, SampleGeometry};
 use crate::atomic;
+use crate::das::weighting::{WeightingConfig, WeightingState};
 use crate::data::augment::AugmentConfig;
 use crate::data::cases::{load_all, Case};
 use crate::error::{Error, Result};
@@ -70,6 +72,9 @@ pub struct TrainConfig {
     pub augment: AugmentConfig,
     #[serde(default)]
     pub seed: u64,
+    /// How α is chosen per epoch (`das::weighting`); absent: `alpha` throughout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighting: Option<WeightingConfig>,
 }
 
 /// The loss fields of a config file; unset fields take the network's defaults.
@@ -162,6 +167,21 @@ impl TrainConfig {
                 format!("{alpha:?}: need {heads} non-negative weights (one per supervision head)"),
             ));
         }
+        if let Some(weighting) = &self.weighting {
+            if !self.deep_supervision() {
+                return Err(Error::invalid(
+                    "weighting",
+                    "weights four supervision heads; this network has deep supervision off",
+                ));
+            }
+            if self.alpha.is_some() {
+                return Err(Error::invalid(
+                    "alpha",
+                    "give fixed weights as weighting.alpha (kind `fixed`) when a weighting is set",
+                ));
+            }
+            weighting.validate(self.epochs)?;
+        }
         self.augment.validate()
     }
 
@@ -213,6 +233,12 @@ pub struct EpochRecord {
     /// Validation Dice of the pathology class, per slice (empty/empty = 1) and pooled.
     pub val_dice: f64,
     pub val_dice_pooled: f64,
+    /// Mean over validation cases of each case's pooled Dice.
+    #[serde(default)]
+    pub val_dice_per_case: f64,
+    /// The deep-supervision weights the epoch's model trained with.
+    #[serde(default)]
+    pub alpha: Vec<f64>,
     pub seconds: f64,
 }
 
@@ -336,6 +362,10 @@ impl RunDir {
     pub fn config(&self) -> PathBuf {
         self.root.join("config.json")
     }
+    /// One JSON line per auto-weighted epoch: the search's samples, scores and choice.
+    pub fn weighting_log(&self) -> PathBuf {
+        self.root.join("weighting.jsonl")
+    }
 }
 
 /// The checkpoint directory of a finished or running `awsnet train` run.
@@ -379,7 +409,8 @@ pub fn train_run<B: AutodiffBackend>(
     std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
 
     let model_config = config.model();
-    let (mut model, mut optimizer, mut history, start) = if has_run {
+    let weighting = config.weighting.as_ref();
+    let (mut model, mut optimizer, mut history, mut search, mut search_log, start) = if has_run {
         let saved =
             std::fs::read_to_string(dir.config()).map_err(|e| Error::read(dir.config(), e))?;
         let mut saved: TrainConfig = serde_json::from_str(&saved)
@@ -396,50 +427,101 @@ pub fn train_run<B: AutodiffBackend>(
                 ),
             ));
         }
-        let ck = load_checkpoint::<B>(latest.as_deref().expect("a run has a latest"), device)?;
-        let history = read_progress(&dir.progress(), ck.state.epoch)?;
-        (ck.model, ck.optimizer, history, ck.state.epoch)
+        let latest = latest.as_deref().expect("a run has a latest");
+        let ck = load_checkpoint::<B>(latest, device)?;
+        let history = read_lines(&dir.progress(), ck.state.epoch)?;
+        let search = match weighting {
+            Some(_) => Some(
+                serde_json::from_value::<WeightingState>(ck.state.extra["weighting"].clone())
+                    .map_err(|e| Error::input(latest, format!("no weighting state: {e}")))?,
+            ),
+            None => None,
+        };
+        let auto_done = weighting.map_or(0, |w| ck.state.epoch.saturating_sub(w.epochs_fixed));
+        let search_log = if auto_done > 0 {
+            read_lines(&dir.weighting_log(), auto_done)?
+        } else {
+            Vec::new()
+        };
+        (
+            ck.model,
+            ck.optimizer,
+            history,
+            search,
+            search_log,
+            ck.state.epoch,
+        )
     } else {
         let bytes = serde_json::to_vec_pretty(config)
             .map_err(|e| Error::Internal(format!("encoding the config: {e}")))?;
         atomic::write_bytes(&dir.config(), &bytes)?;
         let model = model_config.init_seeded::<B>(seed::derive(config.seed, "init", 0), device);
         let optimizer: AdamOf<B> = burn::optim::AdamConfig::new().init();
-        (model, optimizer, Vec::new(), 0)
+        let search = weighting.map(|w| w.initial_state(config.seed));
+        (model, optimizer, Vec::new(), search, Vec::new(), 0)
     };
 
-    let alpha = config.alpha();
-    progress.set_length((config.epochs - start.min(config.epochs)) * train.len() as u64);
+    let steps_per_epoch = |epoch: u64| match weighting {
+        Some(w) if w.is_auto(epoch) => (w.samples * train.len()) as u64,
+        _ => train.len() as u64,
+    };
+    progress.set_length((start..config.epochs).map(steps_per_epoch).sum());
+    let class = config.net.scored_class();
     for epoch in start..config.epochs {
         let started = Instant::now();
-        let settings = EpochSettings {
+        let mut settings = EpochSettings {
             batch_size: config.batch_size,
             learning_rate: config.learning_rate,
-            alpha: alpha.clone(),
+            alpha: config.alpha(),
             loss: config.loss(),
             augment: config.augment,
             seed: seed::derive(config.seed, "epoch", epoch),
         };
-        let (next, loss) = train_epoch(model, &mut optimizer, &train, &settings, device, progress);
-        model = next;
-        if !loss.is_finite() {
-            return Err(Error::Internal(format!(
-                "the loss became {loss} in epoch {}; lower the learning rate",
-                epoch + 1
-            )));
-        }
-        let dice = validate(
-            &model,
-            &val,
-            config.net.scored_class(),
-            config.batch_size,
-            device,
-        );
+        let (loss, dice, alpha) = match (weighting, search.as_ref()) {
+            (Some(w), Some(state)) if w.is_auto(epoch) => {
+                let job = ChildJob {
+                    parent: &model,
+                    optimizer: &optimizer,
+                    model_config: &model_config,
+                    train: &train,
+                    validation: &val,
+                    settings: &settings,
+                    class,
+                    device,
+                };
+                let outcome = auto_epoch(&job, w, state, settings.seed, progress)?;
+                let mut record = outcome.record;
+                record["epoch"] = serde_json::json!(epoch + 1);
+                search_log.push(record);
+                search = Some(outcome.state);
+                model = outcome.parent.model;
+                optimizer = outcome.parent.optimizer;
+                (outcome.parent.loss, outcome.parent.dice, outcome.alpha)
+            }
+            (weighting, state) => {
+                if let (Some(w), Some(state)) = (weighting, state) {
+                    settings.alpha = w.fixed_alpha(state, epoch).to_vec();
+                }
+                let (next, loss) =
+                    train_epoch(model, &mut optimizer, &train, &settings, device, progress);
+                model = next;
+                if !loss.is_finite() {
+                    return Err(Error::Internal(format!(
+                        "the loss became {loss} in epoch {}; lower the learning rate",
+                        epoch + 1
+                    )));
+                }
+                let dice = validate(&model, &val, class, config.batch_size, device);
+                (loss, dice, settings.alpha)
+            }
+        };
         let record = EpochRecord {
             epoch: epoch + 1,
             loss,
             val_dice: dice.per_slice,
             val_dice_pooled: dice.pooled,
+            val_dice_per_case: dice.per_case,
+            alpha: alpha.clone(),
             seconds: started.elapsed().as_secs_f64(),
         };
         tracing::info!(
@@ -449,15 +531,27 @@ pub fn train_run<B: AutodiffBackend>(
             seconds = record.seconds,
             "epoch done"
         );
-        let best_so_far = history
-            .iter()
-            .all(|r: &EpochRecord| r.val_dice < record.val_dice);
+        let score = |r: &EpochRecord| match weighting {
+            Some(w) => score_of(
+                &ValidationDice {
+                    per_slice: r.val_dice,
+                    pooled: r.val_dice_pooled,
+                    per_case: r.val_dice_per_case,
+                },
+                w.score,
+            ),
+            None => r.val_dice,
+        };
+        let best_so_far = history.iter().all(|r| score(r) < score(&record));
         history.push(record);
         let state = TrainState {
             epoch: epoch + 1,
             seed: config.seed,
-            alpha: alpha.clone(),
-            extra: serde_json::Value::Null,
+            alpha,
+            extra: match &search {
+                Some(state) => serde_json::json!({ "weighting": state }),
+                None => serde_json::Value::Null,
+            },
         };
         // The epoch's checkpoint is complete on disk before any pointer names it, and `latest`
         // moves last: a run that dies anywhere here resumes from the previous epoch and redoes
@@ -476,33 +570,43 @@ pub fn train_run<B: AutodiffBackend>(
         if best_so_far {
             dir.point(Which::Best, epoch + 1)?;
         }
-        write_progress(&dir.progress(), &history)?;
+        write_lines(&dir.progress(), &history)?;
+        if !search_log.is_empty() {
+            write_lines(&dir.weighting_log(), &search_log)?;
+        }
         dir.point(Which::Latest, epoch + 1)?;
         dir.prune()?;
     }
     Ok(history)
 }
 
-fn write_progress(path: &Path, history: &[EpochRecord]) -> Result<()> {
+/// A JSON-lines file holding `records`, replaced atomically.
+fn write_lines<T: Serialize>(path: &Path, records: &[T]) -> Result<()> {
     let mut text = String::new();
-    for r in history {
+    for r in records {
         let line = serde_json::to_string(r)
-            .map_err(|e| Error::Internal(format!("encoding progress: {e}")))?;
+            .map_err(|e| Error::Internal(format!("encoding {}: {e}", path.display())))?;
         text.push_str(&line);
         text.push('\n');
     }
     atomic::write_bytes(path, text.as_bytes())
 }
 
-/// The first `epochs` records of a run's progress file.
-fn read_progress(path: &Path, epochs: u64) -> Result<Vec<EpochRecord>> {
+/// The first `count` records of a JSON-lines file.
+fn read_lines<T: serde::de::DeserializeOwned>(path: &Path, count: u64) -> Result<Vec<T>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().take(epochs as usize) {
+    for (i, line) in text.lines().enumerate().take(count as usize) {
         out.push(
             serde_json::from_str(line)
                 .map_err(|e| Error::input(path, format!("line {}: {e}", i + 1)))?,
         );
+    }
+    if (out.len() as u64) < count {
+        return Err(Error::input(
+            path,
+            format!("{} records where the checkpoint needs {count}", out.len()),
+        ));
     }
     Ok(out)
 }
