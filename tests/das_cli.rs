@@ -171,6 +171,11 @@ fn every_comparator_runs_and_bad_weightings_are_refused_by_field() {
             assert_eq!(lines(&log).len(), auto_records, "{name}");
             assert_eq!(lines(&log)[0]["weighting"], name);
         }
+        if name == "gradient" {
+            // β moved by backpropagation: the two epochs trained with different α.
+            assert_ne!(progress[0]["alpha"], progress[1]["alpha"]);
+            assert_eq!(lines(&log)[1]["alpha"], progress[1]["alpha"]);
+        }
         if name == "decay" {
             // Hidden heads 0.25 · 0.5^e, the final head the rest.
             assert_eq!(

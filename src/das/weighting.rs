@@ -8,6 +8,7 @@
 //! | `decay` | classic deep supervision: each of the three hidden heads gets `0.25·decay_rate^e` in epoch `e` (0-based), the final head the rest, so the companion losses fade out |
 //! | `norl` | search without learning: K samples of β moves from a uniform policy, keep the best child |
 //! | `genetic` | a population of K β vectors: the better half survives, children by uniform crossover of two survivors and Gaussian mutation |
+//! | `gradient` | β trained by backpropagation with the network, on the training loss (`train::learned_alpha` says why that is weak) |
 //! | `das` | REINFORCE over β moves (`controller`), keep the best child (default) |
 //!
 //! The search kinds (`norl`, `genetic`, `das`) train `epochs_fixed` epochs with α = softmax(β₀)
@@ -36,6 +37,7 @@ pub enum WeightingKind {
     Decay,
     Norl,
     Genetic,
+    Gradient,
     #[default]
     Das,
 }
@@ -118,6 +120,46 @@ pub struct WeightingState {
     pub controller: Option<ControllerState>,
     /// `genetic`: the population to train next.
     pub population: Vec<[f64; LAYERS]>,
+    /// `gradient`: β with its optimiser moments.
+    #[serde(default)]
+    pub learned: Option<LearnedBeta>,
+}
+
+/// β and its Adam moments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnedBeta {
+    pub beta: [f64; LAYERS],
+    pub first: [f64; LAYERS],
+    pub second: [f64; LAYERS],
+    pub steps: u64,
+}
+
+impl LearnedBeta {
+    pub fn new(beta: [f64; LAYERS]) -> Self {
+        LearnedBeta {
+            beta,
+            first: [0.0; LAYERS],
+            second: [0.0; LAYERS],
+            steps: 0,
+        }
+    }
+
+    pub fn alpha(&self) -> [f64; LAYERS] {
+        softmax(&self.beta)
+    }
+
+    /// One Adam step (β₁ 0.9, β₂ 0.999, ε 1e-8, as burn's default for the network).
+    pub fn step(&mut self, grad: [f64; LAYERS], learning_rate: f64) {
+        self.steps += 1;
+        let t = self.steps.min(i32::MAX as u64) as i32;
+        for l in 0..LAYERS {
+            self.first[l] = 0.9 * self.first[l] + 0.1 * grad[l];
+            self.second[l] = 0.999 * self.second[l] + 0.001 * grad[l] * grad[l];
+            let m_hat = self.first[l] / (1.0 - 0.9f64.powi(t));
+            let v_hat = self.second[l] / (1.0 - 0.999f64.powi(t));
+            self.beta[l] -= learning_rate * m_hat / (v_hat.sqrt() + 1e-8);
+        }
+    }
 }
 
 /// One child to train in an auto-weighted epoch.
@@ -143,6 +185,16 @@ impl WeightingConfig {
             self.kind,
             WeightingKind::Norl | WeightingKind::Genetic | WeightingKind::Das
         )
+    }
+
+    /// Records in `weighting.jsonl` after `epochs` epochs: one per auto-weighted epoch of a
+    /// search, one per epoch of `gradient`.
+    pub fn logged_epochs(&self, epochs: u64) -> u64 {
+        match self.kind {
+            WeightingKind::Gradient => epochs,
+            _ if self.is_search() => epochs.saturating_sub(self.epochs_fixed),
+            _ => 0,
+        }
     }
 
     /// Whether epoch `epoch` (0-based) is auto-weighted.
@@ -255,6 +307,7 @@ impl WeightingConfig {
             beta,
             controller,
             population,
+            learned: (self.kind == WeightingKind::Gradient).then(|| LearnedBeta::new(beta)),
         }
     }
 
@@ -267,9 +320,10 @@ impl WeightingConfig {
                 let hidden = 0.25 * self.decay_rate.powi(epoch.min(i32::MAX as u64) as i32);
                 [hidden, hidden, hidden, 1.0 - 3.0 * hidden]
             }
-            WeightingKind::Norl | WeightingKind::Genetic | WeightingKind::Das => {
-                softmax(&state.beta)
-            }
+            WeightingKind::Norl
+            | WeightingKind::Genetic
+            | WeightingKind::Das
+            | WeightingKind::Gradient => softmax(&state.beta),
         }
     }
 
@@ -353,6 +407,7 @@ impl WeightingConfig {
                         beta: next.beta,
                         controller: Some(next),
                         population: Vec::new(),
+                        learned: None,
                     },
                     chosen,
                     record,
@@ -418,6 +473,7 @@ impl WeightingConfig {
                 beta: best.beta,
                 controller: None,
                 population,
+                learned: None,
             },
             best.index,
             record,

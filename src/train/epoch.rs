@@ -53,26 +53,15 @@ pub fn batch_tensors<B: Backend>(
     )
 }
 
-/// Train `model` for one epoch; returns it with the mean loss over batches.
-pub fn train_epoch<B, O>(
-    mut model: UNet<B>,
-    optimizer: &mut O,
-    samples: &[Sample],
-    settings: &EpochSettings,
-    device: &B::Device,
-    progress: &indicatif::ProgressBar,
-) -> (UNet<B>, f64)
-where
-    B: AutodiffBackend,
-    O: Optimizer<UNet<B>, B>,
-{
+/// The epoch's samples in its shuffled order, each augmented with its own seed.
+pub(super) fn shuffled_augmented(samples: &[Sample], settings: &EpochSettings) -> Vec<Sample> {
     let mut order: Vec<usize> = (0..samples.len()).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed::derive(
         settings.seed,
         "shuffle",
         0,
     )));
-    let augmented: Vec<Sample> = order
+    order
         .iter()
         .map(|&i| {
             let s = &samples[i];
@@ -89,7 +78,23 @@ where
                 ..s.clone()
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Train `model` for one epoch; returns it with the mean loss over batches.
+pub fn train_epoch<B, O>(
+    mut model: UNet<B>,
+    optimizer: &mut O,
+    samples: &[Sample],
+    settings: &EpochSettings,
+    device: &B::Device,
+    progress: &indicatif::ProgressBar,
+) -> (UNet<B>, f64)
+where
+    B: AutodiffBackend,
+    O: Optimizer<UNet<B>, B>,
+{
+    let augmented = shuffled_augmented(samples, settings);
     let mut total = 0.0;
     let mut batches = 0usize;
     for chunk in augmented.chunks(settings.batch_size.max(1)) {

@@ -5,6 +5,7 @@ pub mod auto;
 pub mod checkpoint;
 pub mod epoch;
 pub mod fused_loss;
+pub mod learned_alpha;
 pub mod loss;
 pub mod run;
 pub mod samples;

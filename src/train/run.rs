@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::auto::{auto_epoch, score_of, ChildJob};
 use super::checkpoint::{load_checkpoint, save_checkpoint, AdamOf, TrainState};
 use super::epoch::{train_epoch, validate, EpochSettings, ValidationDice};
+use super::learned_alpha::train_epoch_learning_alpha;
 use super::loss::LossConfig;
 use super::samples::{Network, Sample, SampleGeometry};
 use crate::atomic;
@@ -236,7 +237,8 @@ pub struct EpochRecord {
     /// Mean over validation cases of each case's pooled Dice.
     #[serde(default)]
     pub val_dice_per_case: f64,
-    /// The deep-supervision weights the epoch's model trained with.
+    /// The deep-supervision weights the epoch's model trained with (for `gradient`, where α
+    /// moves within the epoch, its value at the end).
     #[serde(default)]
     pub alpha: Vec<f64>,
     pub seconds: f64,
@@ -437,7 +439,7 @@ pub fn train_run<B: AutodiffBackend>(
             ),
             None => None,
         };
-        let auto_done = weighting.map_or(0, |w| ck.state.epoch.saturating_sub(w.epochs_fixed));
+        let auto_done = weighting.map_or(0, |w| w.logged_epochs(ck.state.epoch));
         let search_log = if auto_done > 0 {
             read_lines(&dir.weighting_log(), auto_done)?
         } else {
@@ -497,6 +499,39 @@ pub fn train_run<B: AutodiffBackend>(
                 model = outcome.parent.model;
                 optimizer = outcome.parent.optimizer;
                 (outcome.parent.loss, outcome.parent.dice, outcome.alpha)
+            }
+            (Some(w), Some(state)) if state.learned.is_some() => {
+                let learned = state.learned.clone().expect("checked");
+                let (next, loss, learned) = train_epoch_learning_alpha(
+                    model,
+                    &mut optimizer,
+                    &train,
+                    &settings,
+                    learned,
+                    device,
+                    progress,
+                );
+                model = next;
+                if !loss.is_finite() {
+                    return Err(Error::Internal(format!(
+                        "the loss became {loss} in epoch {}; lower the learning rate",
+                        epoch + 1
+                    )));
+                }
+                let alpha = learned.alpha();
+                search_log.push(serde_json::json!({
+                    "epoch": epoch + 1,
+                    "weighting": w.kind,
+                    "beta": learned.beta,
+                    "alpha": alpha,
+                }));
+                search = Some(WeightingState {
+                    beta: learned.beta,
+                    learned: Some(learned),
+                    ..state.clone()
+                });
+                let dice = validate(&model, &val, class, config.batch_size, device);
+                (loss, dice, alpha.to_vec())
             }
             (weighting, state) => {
                 if let (Some(w), Some(state)) = (weighting, state) {
