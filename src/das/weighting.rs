@@ -152,9 +152,9 @@ impl LearnedBeta {
     pub fn step(&mut self, grad: [f64; LAYERS], learning_rate: f64) {
         self.steps += 1;
         let t = self.steps.min(i32::MAX as u64) as i32;
-        for l in 0..LAYERS {
-            self.first[l] = 0.9 * self.first[l] + 0.1 * grad[l];
-            self.second[l] = 0.999 * self.second[l] + 0.001 * grad[l] * grad[l];
+        for (l, g) in grad.into_iter().enumerate() {
+            self.first[l] = 0.9 * self.first[l] + 0.1 * g;
+            self.second[l] = 0.999 * self.second[l] + 0.001 * g * g;
             let m_hat = self.first[l] / (1.0 - 0.9f64.powi(t));
             let v_hat = self.second[l] / (1.0 - 0.999f64.powi(t));
             self.beta[l] -= learning_rate * m_hat / (v_hat.sqrt() + 1e-8);
