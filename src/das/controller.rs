@@ -109,6 +109,20 @@ pub struct ControllerState {
     pub baseline: Option<f64>,
     /// Auto-weighted epochs completed.
     pub epoch: u64,
+    /// One summary per completed update (the full records go to the run's JSON-lines log).
+    #[serde(default)]
+    pub history: Vec<UpdateSummary>,
+}
+
+/// What one update decided, kept in the state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpdateSummary {
+    pub epoch: u64,
+    pub mean_reward: f64,
+    pub baseline: f64,
+    pub best_dice: f64,
+    pub chosen: usize,
+    pub beta: [f64; LAYERS],
 }
 
 /// One draw of the policy.
@@ -202,6 +216,7 @@ pub fn init(config: &ControllerConfig, seed: u64) -> ControllerState {
         beta: config.initial_beta,
         baseline: None,
         epoch: 0,
+        history: Vec::new(),
     }
 }
 
@@ -325,6 +340,14 @@ pub fn update(
     next.beta = chosen.beta;
     next.baseline = Some(baseline);
     next.epoch += 1;
+    next.history.push(UpdateSummary {
+        epoch: next.epoch,
+        mean_reward,
+        baseline,
+        best_dice: results[best].dice,
+        chosen: chosen.index,
+        beta: next.beta,
+    });
 
     let policy: [[f64; ACTIONS]; LAYERS] = std::array::from_fn(|l| softmax(&next.theta[l]));
     let reported: Vec<usize> = results.iter().map(|r| r.sample.index).collect();
@@ -429,6 +452,11 @@ mod tests {
         }
         assert_eq!(next.epoch, 1);
         assert!(record.missing.is_empty());
+        assert_eq!(next.history.len(), 1);
+        assert_eq!(
+            (next.history[0].chosen, next.history[0].best_dice),
+            (0, 0.6)
+        );
     }
 
     #[test]
