@@ -158,6 +158,7 @@ fn every_comparator_runs_and_bad_weightings_are_refused_by_field() {
             r#"{ "kind": "genetic", "samples": 2, "epochs_fixed": 1 }"#,
             1,
         ),
+        ("gradient", r#"{ "kind": "gradient" }"#, 2),
     ] {
         let config = setup(tmp.path(), name, 2, weighting);
         let out = tmp.path().join(name);
@@ -195,6 +196,14 @@ fn every_comparator_runs_and_bad_weightings_are_refused_by_field() {
             r#"{ "kind": "das", "samples": 0 }"#,
             &["weighting.samples"][..],
         ),
+        (
+            r#"{ "kind": "equal", "epochs_fixed": 1 }"#,
+            &["weighting.epochs_fixed", "equal"][..],
+        ),
+        (
+            r#"{ "kind": "das", "decay_rate": 0.5 }"#,
+            &["weighting.decay_rate"][..],
+        ),
         (r#"{ "kind": "sometimes" }"#, &["unknown variant"][..]),
         (
             r#"{ "kind": "das", "smaples": 3 }"#,
@@ -202,7 +211,7 @@ fn every_comparator_runs_and_bad_weightings_are_refused_by_field() {
         ),
         (
             r#"{ "kind": "das", "controller": { "learning_rate": -1 } }"#,
-            &["controller.learning_rate"][..],
+            &["weighting.controller.learning_rate"][..],
         ),
     ] {
         let config = setup(tmp.path(), "bad", 2, weighting);
@@ -211,4 +220,31 @@ fn every_comparator_runs_and_bad_weightings_are_refused_by_field() {
         run.assert_user_error(fragments);
         assert!(!out.exists(), "a refused config left {}", out.display());
     }
+}
+
+/// Training results must not depend on how many threads the machine has: the parallel kernels
+/// reduce in a fixed order.
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), "threads", 2, DAS.replace('2', "1").as_str());
+    let mut models = Vec::new();
+    for threads in ["1", "3"] {
+        let out = tmp.path().join(format!("threads-{threads}"));
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_awsnet"))
+            .args(["train", "--config", s(&config), "--out", s(&out)])
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        models.push(latest_model(&out));
+    }
+    assert!(
+        models[0] == models[1],
+        "1 and 3 threads trained different weights"
+    );
 }

@@ -281,6 +281,27 @@ pub fn update(
     drawn: usize,
     results: &[SampleResult],
 ) -> Result<(ControllerState, EpochRecord)> {
+    conclude_epoch(state, config, drawn, results, true)
+}
+
+/// As [`update`] but without the policy step: rewards, baseline and the best child only (the
+/// `norl` comparator). θ and Adam's moments stay as they were, in the state and in the record.
+pub fn select_best(
+    state: &ControllerState,
+    config: &ControllerConfig,
+    drawn: usize,
+    results: &[SampleResult],
+) -> Result<(ControllerState, EpochRecord)> {
+    conclude_epoch(state, config, drawn, results, false)
+}
+
+fn conclude_epoch(
+    state: &ControllerState,
+    config: &ControllerConfig,
+    drawn: usize,
+    results: &[SampleResult],
+    learn: bool,
+) -> Result<(ControllerState, EpochRecord)> {
     if results.is_empty() {
         return Err(Error::InvalidArgument {
             field: "controller update".into(),
@@ -316,19 +337,8 @@ pub fn update(
         }
     }
     let mut next = state.clone();
-    next.adam.steps += 1;
-    let t = next.adam.steps as i32;
-    // Adam, coordinate by coordinate over the 4 × 3 logits.
-    let coordinates = (0..LAYERS).flat_map(|l| (0..ACTIONS).map(move |a| (l, a)));
-    for (l, a) in coordinates {
-        let g = grad[l][a];
-        let m = ADAM_BETA1 * next.adam.first[l][a] + (1.0 - ADAM_BETA1) * g;
-        let v = ADAM_BETA2 * next.adam.second[l][a] + (1.0 - ADAM_BETA2) * g * g;
-        next.adam.first[l][a] = m;
-        next.adam.second[l][a] = v;
-        let m_hat = m / (1.0 - ADAM_BETA1.powi(t));
-        let v_hat = v / (1.0 - ADAM_BETA2.powi(t));
-        next.theta[l][a] -= config.learning_rate * m_hat / (v_hat.sqrt() + ADAM_EPSILON);
+    if learn {
+        adam_step(&mut next, &grad, config.learning_rate);
     }
     let best = results
         .iter()
@@ -376,6 +386,23 @@ pub fn update(
         learning_rate: config.learning_rate,
     };
     Ok((next, record))
+}
+
+/// One Adam step on θ, coordinate by coordinate over the 4 × 3 logits.
+fn adam_step(state: &mut ControllerState, grad: &[[f64; ACTIONS]; LAYERS], learning_rate: f64) {
+    state.adam.steps += 1;
+    let t = state.adam.steps.min(i32::MAX as u64) as i32;
+    let coordinates = (0..LAYERS).flat_map(|l| (0..ACTIONS).map(move |a| (l, a)));
+    for (l, a) in coordinates {
+        let g = grad[l][a];
+        let m = ADAM_BETA1 * state.adam.first[l][a] + (1.0 - ADAM_BETA1) * g;
+        let v = ADAM_BETA2 * state.adam.second[l][a] + (1.0 - ADAM_BETA2) * g * g;
+        state.adam.first[l][a] = m;
+        state.adam.second[l][a] = v;
+        let m_hat = m / (1.0 - ADAM_BETA1.powi(t));
+        let v_hat = v / (1.0 - ADAM_BETA2.powi(t));
+        state.theta[l][a] -= learning_rate * m_hat / (v_hat.sqrt() + ADAM_EPSILON);
+    }
 }
 
 #[cfg(test)]

@@ -148,7 +148,7 @@ impl LearnedBeta {
         softmax(&self.beta)
     }
 
-    /// One Adam step (β₁ 0.9, β₂ 0.999, ε 1e-8, as burn's default for the network).
+    /// One Adam step (β₁ 0.9, β₂ 0.999, ε 1e-5: burn's defaults, which the network's Adam uses).
     pub fn step(&mut self, grad: [f64; LAYERS], learning_rate: f64) {
         self.steps += 1;
         let t = self.steps.min(i32::MAX as u64) as i32;
@@ -157,7 +157,7 @@ impl LearnedBeta {
             self.second[l] = 0.999 * self.second[l] + 0.001 * g * g;
             let m_hat = self.first[l] / (1.0 - 0.9f64.powi(t));
             let v_hat = self.second[l] / (1.0 - 0.999f64.powi(t));
-            self.beta[l] -= learning_rate * m_hat / (v_hat.sqrt() + 1e-8);
+            self.beta[l] -= learning_rate * m_hat / (v_hat.sqrt() + 1e-5);
         }
     }
 }
@@ -231,6 +231,39 @@ impl WeightingConfig {
         if self.alpha.is_some() && self.kind != WeightingKind::Fixed {
             return bad("alpha", "only `fixed` takes weights".into());
         }
+        // Fields the kind would ignore are refused, so a config never says more than it does.
+        let defaults = WeightingConfig::default();
+        let kind = serde_json::to_value(self.kind).unwrap_or_default();
+        let unused = |field: &str, used_by: &str| {
+            bad(
+                field,
+                format!("is not used by {kind}; only {used_by} take it"),
+            )
+        };
+        if self.kind != WeightingKind::Decay && self.decay_rate != defaults.decay_rate {
+            return unused("decay_rate", "`decay`");
+        }
+        if !self.is_search() && self.epochs_fixed != defaults.epochs_fixed {
+            return unused("epochs_fixed", "`norl`, `genetic` and `das`");
+        }
+        if !self.is_search() && self.samples != defaults.samples {
+            return unused("samples", "`norl`, `genetic` and `das`");
+        }
+        if self.kind != WeightingKind::Genetic && self.genetic != defaults.genetic {
+            return unused("genetic", "`genetic`");
+        }
+        if !matches!(self.kind, WeightingKind::Das | WeightingKind::Norl)
+            && self.controller
+                != (ControllerConfig {
+                    initial_beta: self.controller.initial_beta,
+                    ..defaults.controller.clone()
+                })
+        {
+            return unused(
+                "controller",
+                "`das` and `norl` (all kinds read `controller.initial_beta`)",
+            );
+        }
         if self.is_search() {
             if self.samples == 0 {
                 return bad("samples", "must be at least 1".into());
@@ -265,7 +298,12 @@ impl WeightingConfig {
                 "standard deviations must be non-negative numbers".into(),
             );
         }
-        self.controller.validate()
+        self.controller.validate().map_err(|e| match e {
+            Error::InvalidArgument { field, problem } => {
+                Error::invalid(format!("weighting.{field}"), problem)
+            }
+            other => other,
+        })
     }
 
     /// The state a run starts from.
@@ -392,13 +430,13 @@ impl WeightingConfig {
                         dice: *dice,
                     })
                     .collect();
-                let (mut next, record) =
-                    controller::update(controller, &self.controller, candidates.len(), &results)?;
-                if kind == WeightingKind::Norl {
+                let conclude = match kind {
                     // No policy learning: only the best child is kept.
-                    next.theta = controller.theta;
-                    next.adam = controller.adam.clone();
-                }
+                    WeightingKind::Norl => controller::select_best,
+                    _ => controller::update,
+                };
+                let (next, record) =
+                    conclude(controller, &self.controller, candidates.len(), &results)?;
                 let chosen = record.chosen;
                 let mut record = to_json(&record)?;
                 record["weighting"] = serde_json::json!(kind);
@@ -570,9 +608,30 @@ mod tests {
             assert_eq!(before != after, learns, "{kind:?}");
             if kind == WeightingKind::Norl {
                 assert_eq!(before, [[0.0; ACTIONS]; LAYERS]);
+                let zeros = [[0.0; ACTIONS]; LAYERS];
+                assert_eq!(record["theta"], serde_json::json!(zeros));
             }
             assert_eq!(record["samples"].as_array().unwrap().len(), 4);
         }
+    }
+
+    /// Adam's first step moves each β by the learning rate against its gradient's sign
+    /// (m̂ = g, v̂ = g², so the step is lr·g/(|g| + ε)).
+    #[test]
+    fn learned_beta_first_adam_step_by_hand() {
+        let mut learned = LearnedBeta::new([0.5, 0.5, 0.5, 1.0]);
+        learned.step([2.0, -0.5, 0.0, 1e-3], 0.01);
+        let expected = [
+            0.5 - 0.01 * 2.0 / (2.0 + 1e-5),
+            0.5 + 0.01 * 0.5 / (0.5 + 1e-5),
+            0.5,
+            1.0 - 0.01 * 1e-3 / (1e-3 + 1e-5),
+        ];
+        for (b, e) in learned.beta.iter().zip(expected) {
+            assert!((b - e).abs() < 1e-12, "{:?}", learned.beta);
+        }
+        assert_eq!(learned.steps, 1);
+        assert_eq!(learned.alpha(), softmax(&learned.beta));
     }
 
     #[test]

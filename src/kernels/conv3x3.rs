@@ -9,12 +9,13 @@
 //!
 //! Samples are spread over rayon's threads, each with its own column buffer; tiles keep that
 //! buffer near 1 MiB so it stays in cache between the copy and the product. The weight gradient
-//! sums per-thread partials in a fixed order of sample chunks, so results do not depend on the
-//! thread count's scheduling — only on the chunking, which depends on the batch size alone.
+//! sums per-task partials in a fixed order of sample chunks, so results do not depend on the
+//! threads' scheduling — only on the chunking, which depends on the shapes alone.
 
 use rayon::prelude::*;
 
-use super::matmul::{matmul, sum_partials, MatRef};
+use super::matmul::{matmul, MatRef};
+use super::reduce::sum_partials;
 
 /// Shapes of one convolution: batch, input and output channels, image height and width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,7 +178,11 @@ fn gemm_threads(tasks: usize) -> usize {
 
 fn check(shape: &ConvShape, input: usize, weight: usize, output: usize) {
     assert!(
-        shape.height > 0 && shape.width > 0 && shape.in_channels > 0 && shape.out_channels > 0,
+        shape.batch > 0
+            && shape.height > 0
+            && shape.width > 0
+            && shape.in_channels > 0
+            && shape.out_channels > 0,
         "conv3x3: empty shape {shape:?}"
     );
     assert_eq!(input, shape.input_len(), "conv3x3: input length");

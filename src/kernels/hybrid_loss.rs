@@ -56,7 +56,8 @@ fn softmax(logits: &[f32], classes: usize, pixels: usize, probs: &mut [f32]) -> 
     log_sum_exp
 }
 
-/// Loss and gradient. `labels` holds one class index per pixel, each `< classes` (checked).
+/// Loss and gradient. `labels` holds one class index per pixel, each `< classes` (checked: the
+/// training samples are built with classes in range, so a bad label here is a bug, not input).
 pub fn hybrid(
     logits: &[f32],
     labels: &[i64],

@@ -36,12 +36,20 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// Whether every element the view addresses lies inside its slice (overflow counts as no).
     fn fits(&self) -> bool {
         self.rows == 0
             || self.cols == 0
-            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride
-                < self.data.len()
+            || last_index(self.rows, self.row_stride, self.cols, self.col_stride)
+                .is_some_and(|last| last < self.data.len())
     }
+}
+
+/// `(rows − 1)·row_stride + (cols − 1)·col_stride`, or None on overflow.
+fn last_index(rows: usize, row_stride: usize, cols: usize, col_stride: usize) -> Option<usize> {
+    (rows - 1)
+        .checked_mul(row_stride)?
+        .checked_add((cols - 1).checked_mul(col_stride)?)
 }
 
 /// `dst = lhs · rhs`, or `dst += lhs · rhs` when `accumulate`. `dst` is `lhs.rows × rhs.cols`,
@@ -65,8 +73,13 @@ pub fn matmul(
         "matmul: operand view out of bounds"
     );
     assert!(
-        m == 0 || n == 0 || (m - 1) * dst_row_stride + n <= dst.len(),
+        m == 0 || n == 0 || last_index(m, dst_row_stride, n, 1).is_some_and(|l| l < dst.len()),
         "matmul: destination too small"
+    );
+    // Overlapping destination rows would be written by several gemm threads at once.
+    assert!(
+        m <= 1 || dst_row_stride >= n,
+        "matmul: destination rows overlap"
     );
     if m == 0 || n == 0 {
         return;
@@ -76,8 +89,9 @@ pub fn matmul(
     } else {
         Parallelism::None
     };
-    // SAFETY: every element each view addresses lies inside its slice (checked above), `dst` is
-    // borrowed mutably so nothing else aliases it, and the operands are plain f32.
+    // SAFETY: every element each view addresses lies inside its slice (checked above, with
+    // overflow refused), destination rows do not overlap, `dst` is borrowed mutably so nothing
+    // else aliases it, and the operands are plain f32.
     unsafe {
         gemm::gemm(
             m,
@@ -101,17 +115,6 @@ pub fn matmul(
             parallelism,
         );
     }
-}
-
-/// Element-wise sum of per-chunk partial results, in chunk order.
-pub fn sum_partials(partials: Vec<Vec<f32>>, len: usize) -> Vec<f32> {
-    let mut total = vec![0.0f32; len];
-    for partial in &partials {
-        for (t, v) in total.iter_mut().zip(partial) {
-            *t += v;
-        }
-    }
-    total
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! CPU kernels for the operations burn's CPU backend runs slowly in training, written on plain
-//! slices so they can be tested against their definitions without any backend. The model layer
-//! (`model::conv_op`) routes burn tensors here when the backend is the CPU one.
+//! slices so they can be tested against their definitions without any backend. The routed ops
+//! (`model::{conv_op, norm_op, gate_op, cat_op}`, `train::fused_loss`) send burn tensors here
+//! when the backend is the CPU one.
 
 pub mod batch_norm;
 pub mod conv3x3;
@@ -8,3 +9,4 @@ pub mod gate;
 pub mod hybrid_loss;
 pub mod matmul;
 pub mod pointwise;
+pub mod reduce;

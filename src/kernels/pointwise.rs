@@ -10,7 +10,8 @@
 
 use rayon::prelude::*;
 
-use super::matmul::{matmul, sum_partials, MatRef};
+use super::matmul::{matmul, MatRef};
+use super::reduce::sum_partials;
 
 /// Batch, input and output channels, pixels per plane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +92,9 @@ pub fn forward(
     let (ci, co, p) = (shape.in_channels, shape.out_channels, shape.pixels);
     assert_eq!(input.len(), shape.input_len(), "pointwise: input length");
     assert_eq!(weight.len(), co * ci, "pointwise: weight length");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), co, "pointwise: bias length");
+    }
     let mut output = vec![0.0; shape.output_len()];
     let threads = gemm_threads(shape.batch);
     output

@@ -1,8 +1,8 @@
 //! Moving tensors between burn and our slice kernels (`crate::kernels`) on the CPU backend.
 //!
-//! The routed operations (`conv_op`, `norm_op`) decide by the backend's type at run time, so the
-//! models stay generic over `B: Backend` without an extra trait bound; this module holds the
-//! type test and the conversions they share.
+//! The routed operations (`conv_op`, `norm_op`, `gate_op`, `cat_op`, `train::fused_loss`) decide
+//! by the backend's type at run time, so the models stay generic over `B: Backend` without an
+//! extra trait bound; this module holds the type test and the conversions they share.
 
 use std::any::{Any, TypeId};
 

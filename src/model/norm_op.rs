@@ -33,10 +33,11 @@ pub fn batch_norm_act<B: Backend>(
     x: Tensor<B, 4>,
     relu: bool,
 ) -> Tensor<B, 4> {
-    let training = B::ad_enabled(&x.device());
+    // The route decides the mode as burn does: autodiff backends normalise with batch
+    // statistics, plain ones with the running statistics.
     match route(&x) {
-        Route::AutodiffFlex if training => train_fused(norm, x, relu),
-        Route::Flex if !training => {
+        Route::AutodiffFlex => train_fused(norm, x, relu),
+        Route::Flex => {
             let device = x.device();
             let mean = vector(norm.running_mean.value().to_device(&device));
             let var = vector(norm.running_var.value().to_device(&device));
@@ -50,7 +51,7 @@ pub fn batch_norm_act<B: Backend>(
                 dims::<4>(&x),
             ))
         }
-        _ => {
+        Route::Burn => {
             let y = batch_norm(norm, x);
             if relu {
                 relu_op(y)

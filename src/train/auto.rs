@@ -4,8 +4,8 @@
 //!
 //! All children see the same batches and the same augmentations (the epoch seed), so they differ
 //! in α alone. Children are trained one after another and only the best so far is kept in
-//! memory. The grid runner runs the same pieces — [`train_child`] per array task, the search's
-//! `conclude` in a reducer.
+//! memory. A child whose loss diverges is left out, as a missing sample. The grid runner will run
+//! the same pieces — [`train_child`] per array task, the search's `conclude` in a reducer.
 
 use burn::tensor::backend::AutodiffBackend;
 
@@ -53,12 +53,13 @@ pub struct ChildJob<'a, B: AutodiffBackend> {
     pub device: &'a B::Device,
 }
 
-/// Train one child of the parent with the candidate's α for one epoch and validate it.
+/// Train one child of the parent with the candidate's α for one epoch and validate it; None
+/// when its loss diverged (the search then counts it as missing).
 pub fn train_child<B: AutodiffBackend>(
     job: &ChildJob<'_, B>,
     candidate: &Candidate,
     progress: &indicatif::ProgressBar,
-) -> Result<Child<B>> {
+) -> Option<Child<B>> {
     let model = fork(job.parent, job.model_config, job.device);
     let mut optimizer = job.optimizer.clone();
     let settings = EpochSettings {
@@ -74,10 +75,12 @@ pub fn train_child<B: AutodiffBackend>(
         progress,
     );
     if !loss.is_finite() {
-        return Err(Error::Internal(format!(
-            "the loss of child {} (α {:?}) became {loss}; lower the learning rate",
-            candidate.index, candidate.alpha
-        )));
+        tracing::warn!(
+            child = candidate.index,
+            alpha = ?candidate.alpha,
+            "the child's loss became {loss}; it is left out of this epoch's search"
+        );
+        return None;
     }
     let dice = validate(
         &model,
@@ -86,7 +89,7 @@ pub fn train_child<B: AutodiffBackend>(
         job.settings.batch_size,
         job.device,
     );
-    Ok(Child {
+    Some(Child {
         model,
         optimizer,
         loss,
@@ -107,7 +110,9 @@ pub fn auto_epoch<B: AutodiffBackend>(
     let mut scores = Vec::with_capacity(candidates.len());
     let mut best: Option<(usize, Child<B>)> = None;
     for candidate in &candidates {
-        let child = train_child(job, candidate, progress)?;
+        let Some(child) = train_child(job, candidate, progress) else {
+            continue;
+        };
         let dice = score_of(&child.dice, weighting.score);
         tracing::info!(
             child = candidate.index,
@@ -128,8 +133,13 @@ pub fn auto_epoch<B: AutodiffBackend>(
             best = Some((candidate.index, child));
         }
     }
+    let Some((index, parent)) = best else {
+        return Err(Error::Internal(format!(
+            "the loss of every one of the {} children diverged; lower the learning rate",
+            candidates.len()
+        )));
+    };
     let (next, chosen, record) = weighting.conclude(state, &candidates, &scores, epoch_seed)?;
-    let (index, parent) = best.ok_or_else(|| Error::Internal("no candidates".into()))?;
     if index != chosen {
         return Err(Error::Internal(format!(
             "the search chose child {chosen} but child {index} scored best"

@@ -1,4 +1,6 @@
-//! `awsnet train`: one ASAN's schedule with fixed deep-supervision weights, on one machine.
+//! `awsnet train`: one network's whole schedule on one machine — CASN or ASAN, with fixed
+//! deep-supervision weights or chosen per epoch by a `weighting` (`das::weighting`, whose
+//! auto-weighted epochs `super::auto` runs).
 //!
 //! The run directory holds, nnU-Net style:
 //! - `config.json`: the configuration the run was started with;
@@ -7,7 +9,9 @@
 //! - `checkpoint_latest.json`, `checkpoint_best.json`: pointers (`{"epoch", "path"}`) to the
 //!   latest epoch and to the one with the best validation Dice so far; each is replaced by one
 //!   atomic write, so a crash never leaves a half-replaced checkpoint;
-//! - `progress.jsonl`: one JSON line per epoch (loss, validation Dice, seconds).
+//! - `progress.jsonl`: one JSON line per epoch (loss, validation Dice, α, seconds);
+//! - `weighting.jsonl`: with a searching or learning weighting, one JSON line per auto-weighted
+//!   (or learning) epoch: samples, scores, the choice and the search's state.
 //!
 //! A run that stopped (crash, preemption) continues with `resume`: it reloads
 //! the latest checkpoint and trains the remaining epochs, with the same result as a run that never
