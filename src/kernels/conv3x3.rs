@@ -14,8 +14,8 @@
 
 use rayon::prelude::*;
 
-use super::matmul::{matmul, MatRef};
-use super::reduce::sum_partials;
+use super::matmul::{gemm_threads, matmul, MatRef};
+use super::reduce::{sum_partials, WGRAD_CHUNK};
 
 /// Shapes of one convolution: batch, input and output channels, image height and width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,9 +57,6 @@ impl ConvShape {
 /// Column-buffer budget per tile, in elements (1 MiB of f32).
 const TILE_ELEMENTS: usize = 1 << 18;
 
-/// Samples per rayon task for the weight gradient: fixed, so the summation order is too.
-const WGRAD_CHUNK: usize = 2;
-
 /// Image rows per tile for `channels` input channels.
 fn tile_rows(channels: usize, shape: &ConvShape) -> usize {
     (TILE_ELEMENTS / (channels * 9 * shape.width).max(1)).clamp(1, shape.height)
@@ -71,6 +68,16 @@ fn tile_rows(channels: usize, shape: &ConvShape) -> usize {
 struct ColumnBlock {
     row_len: usize,
     first: usize,
+}
+
+impl ColumnBlock {
+    /// A buffer holding one tile of `tile` columns.
+    fn single(tile: usize) -> Self {
+        ColumnBlock {
+            row_len: tile,
+            first: 0,
+        }
+    }
 }
 
 /// Fills `col` (`9·channels` rows) with the 3×3 neighbourhoods of image rows
@@ -148,10 +155,7 @@ fn forward_into(
             let image = &input[b * ci * p..(b + 1) * ci * p];
             for (row0, rows) in row_tiles(h, rows_per_tile) {
                 let tile = rows * w;
-                let block = ColumnBlock {
-                    row_len: tile,
-                    first: 0,
-                };
+                let block = ColumnBlock::single(tile);
                 im2col(image, ci, h, w, (row0, rows), col, block);
                 matmul(
                     &mut out[row0 * w..],
@@ -164,16 +168,6 @@ fn forward_into(
             }
         },
     );
-}
-
-/// Threads to give gemm itself: only when there are fewer tasks than threads to spread.
-fn gemm_threads(tasks: usize) -> usize {
-    let threads = rayon::current_num_threads();
-    if tasks < threads {
-        threads
-    } else {
-        1
-    }
 }
 
 fn check(shape: &ConvShape, input: usize, weight: usize, output: usize) {
@@ -286,10 +280,7 @@ pub fn weight_grad(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec
                 let grad = &grad_output[b * co * p..(b + 1) * co * p];
                 for (row0, rows) in row_tiles(h, rows_per_tile) {
                     let tile = rows * w;
-                    let block = ColumnBlock {
-                        row_len: tile,
-                        first: 0,
-                    };
+                    let block = ColumnBlock::single(tile);
                     im2col(image, ci, h, w, (row0, rows), &mut col, block);
                     let grad_tile = MatRef {
                         data: &grad[row0 * w..],

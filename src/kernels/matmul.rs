@@ -52,6 +52,17 @@ fn last_index(rows: usize, row_stride: usize, cols: usize, col_stride: usize) ->
         .checked_add((cols - 1).checked_mul(col_stride)?)
 }
 
+/// Threads to give gemm itself for `tasks` independent products running side by side: all of
+/// rayon's when there are fewer tasks than threads to spread them over, else one.
+pub fn gemm_threads(tasks: usize) -> usize {
+    let threads = rayon::current_num_threads();
+    if tasks < threads {
+        threads
+    } else {
+        1
+    }
+}
+
 /// `dst = lhs · rhs`, or `dst += lhs · rhs` when `accumulate`. `dst` is `lhs.rows × rhs.cols`,
 /// row-major with row stride `dst_row_stride`. `threads > 1` lets gemm split the work with rayon.
 ///

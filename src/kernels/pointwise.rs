@@ -10,8 +10,8 @@
 
 use rayon::prelude::*;
 
-use super::matmul::{matmul, MatRef};
-use super::reduce::sum_partials;
+use super::matmul::{gemm_threads, matmul, MatRef};
+use super::reduce::{sum_partials, WGRAD_CHUNK};
 
 /// Batch, input and output channels, pixels per plane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,8 +31,6 @@ impl PointwiseShape {
         self.batch * self.out_channels * self.pixels
     }
 }
-
-const WGRAD_CHUNK: usize = 2;
 
 /// Below this many channels on either side a matrix product degenerates (an outer product or
 /// a matrix-vector product), and plain vector loops over the pixels are faster.
@@ -71,15 +69,6 @@ fn dot(x: &[f32], y: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + tail
-}
-
-fn gemm_threads(batch: usize) -> usize {
-    let threads = rayon::current_num_threads();
-    if batch < threads {
-        threads
-    } else {
-        1
-    }
 }
 
 /// `W` (`C_out × C_in`) applied to every pixel of `input` (`B × C_in × P`), plus `bias`.

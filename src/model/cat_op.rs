@@ -6,17 +6,16 @@
 //! then runs on the CPU backend's slow strided path.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::flex_bridge::{
-    contiguous, dims, flex_tensor, from_primitive, primitive, route, values, AutodiffFlexTensor,
-    Route,
+    contiguous, dims, flex_tensor, from_primitive, primitive, record, route, values,
+    AutodiffFlexTensor, Route,
 };
 
 /// `[a, b]` along axis 1 of `[B, C, H, W]` tensors.
@@ -87,14 +86,7 @@ impl Backward<Flex, 2> for CatBackward {
 fn autodiff_cat(a: AutodiffFlexTensor, b: AutodiffFlexTensor) -> AutodiffFlexTensor {
     let output = flex_cat(&a.primitive, &b.primitive);
     let channels = (dims::<4>(&a.primitive)[1], dims::<4>(&b.primitive)[1]);
-    match CatBackward
-        .prepare::<NoCheckpointing>([a.node.clone(), b.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(channels, output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    }
+    record(CatBackward, [&a, &b], &[], |_| channels, output)
 }
 
 #[cfg(test)]

@@ -9,9 +9,8 @@
 //! parameters stay burn's `Conv2d` weights, so checkpoints are unchanged.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
@@ -22,8 +21,8 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
 
 use super::flex_bridge::{
-    contiguous, dims, flex_tensor, from_primitive, primitive, route, values, AutodiffFlexTensor,
-    Route,
+    contiguous, dims, flex_tensor, from_primitive, kept, primitive, record, route, values,
+    AutodiffFlexTensor, Route,
 };
 use crate::kernels::conv3x3::{self, ConvShape};
 use crate::kernels::pointwise::{self, PointwiseShape};
@@ -80,8 +79,8 @@ impl Backward<Flex, 2> for Conv3x3Backward {
         let [node_x, node_weight] = ops.parents;
         let grad = contiguous(&grads.consume::<Flex>(&ops.node));
         let (x_state, weight_state) = ops.state;
-        let x = contiguous(&checkpointer.retrieve_node_output::<FlexTensor>(x_state));
-        let weight = contiguous(&checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
+        let x = kept(checkpointer, x_state);
+        let weight = kept(checkpointer, weight_state);
         let shape = shape_of(&x, &weight);
         if let Some(node) = node_x {
             let dx = conv3x3::input_grad(values(&grad), values(&weight), &shape);
@@ -104,21 +103,14 @@ impl Backward<Flex, 2> for Conv3x3Backward {
 }
 
 fn autodiff_forward(x: AutodiffFlexTensor, weight: AutodiffFlexTensor) -> AutodiffFlexTensor {
-    match Conv3x3Backward
-        .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(mut prep) => {
-            let x_state = prep.checkpoint(&x);
-            let weight_state = prep.checkpoint(&weight);
-            prep.finish(
-                (x_state, weight_state),
-                flex_forward(x.primitive, weight.primitive),
-            )
-        }
-        OpsKind::UnTracked(prep) => prep.finish(flex_forward(x.primitive, weight.primitive)),
-    }
+    let output = flex_forward(x.primitive.clone(), weight.primitive.clone());
+    record(
+        Conv3x3Backward,
+        [&x, &weight],
+        &[0, 1],
+        |ids| (ids[0], ids[1]),
+        output,
+    )
 }
 
 /// A 1×1 `Conv2d` (stride 1, no padding, bias or not) applied to `x`.
@@ -185,8 +177,8 @@ fn pointwise_grads(
     checkpointer: &mut Checkpointer,
 ) -> (FlexTensor, PointwiseShape) {
     let grad = contiguous(&grad);
-    let x = contiguous(&checkpointer.retrieve_node_output::<FlexTensor>(x_state));
-    let weight = contiguous(&checkpointer.retrieve_node_output::<FlexTensor>(weight_state));
+    let x = kept(checkpointer, x_state);
+    let weight = kept(checkpointer, weight_state);
     let shape = pointwise_shape(&x, &weight);
     if let Some(id) = node_x {
         let dx = pointwise::input_grad(values(&grad), values(&weight), &shape);
@@ -258,22 +250,14 @@ impl Backward<Flex, 3> for PointwiseBiasBackward {
 }
 
 fn pointwise_no_bias(x: AutodiffFlexTensor, weight: AutodiffFlexTensor) -> AutodiffFlexTensor {
-    match PointwiseNoBiasBackward
-        .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(mut prep) => {
-            let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-            prep.finish(
-                state,
-                pointwise_forward(x.primitive, weight.primitive, None),
-            )
-        }
-        OpsKind::UnTracked(prep) => {
-            prep.finish(pointwise_forward(x.primitive, weight.primitive, None))
-        }
-    }
+    let output = pointwise_forward(x.primitive.clone(), weight.primitive.clone(), None);
+    record(
+        PointwiseNoBiasBackward,
+        [&x, &weight],
+        &[0, 1],
+        |ids| (ids[0], ids[1]),
+        output,
+    )
 }
 
 fn pointwise_with_bias(
@@ -281,24 +265,18 @@ fn pointwise_with_bias(
     weight: AutodiffFlexTensor,
     bias: AutodiffFlexTensor,
 ) -> AutodiffFlexTensor {
-    match PointwiseBiasBackward
-        .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone(), bias.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(mut prep) => {
-            let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-            prep.finish(
-                state,
-                pointwise_forward(x.primitive, weight.primitive, Some(&bias.primitive)),
-            )
-        }
-        OpsKind::UnTracked(prep) => prep.finish(pointwise_forward(
-            x.primitive,
-            weight.primitive,
-            Some(&bias.primitive),
-        )),
-    }
+    let output = pointwise_forward(
+        x.primitive.clone(),
+        weight.primitive.clone(),
+        Some(&bias.primitive),
+    );
+    record(
+        PointwiseBiasBackward,
+        [&x, &weight, &bias],
+        &[0, 1],
+        |ids| (ids[0], ids[1]),
+        output,
+    )
 }
 
 #[cfg(test)]

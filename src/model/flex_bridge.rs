@@ -6,6 +6,11 @@
 
 use std::any::{Any, TypeId};
 
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::ops::{Backward, OpsKind};
+use burn::backend::autodiff::NodeId;
+
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::{Backend, BackendTypes};
@@ -80,4 +85,35 @@ pub fn flex_tensor<const D: usize>(values: Vec<f32>, dims: [usize; D]) -> FlexTe
         Layout::contiguous(Shape::from(dims)),
         DType::F32,
     )
+}
+
+/// Puts `output`, computed from `parents` by a routed op, on the autodiff graph with `op` as its
+/// backward step. When a parent needs a gradient, the parents at positions `keep` are kept for
+/// the backward pass and `state` builds the op's state from their node ids, in `keep`'s order.
+pub fn record<BO, const N: usize>(
+    op: BO,
+    parents: [&AutodiffFlexTensor; N],
+    keep: &[usize],
+    state: impl FnOnce(Vec<NodeId>) -> BO::State,
+    output: FlexTensor,
+) -> AutodiffFlexTensor
+where
+    BO: Backward<Flex, N>,
+{
+    match op
+        .prepare::<NoCheckpointing>(parents.map(|p| p.node.clone()))
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let ids = keep.iter().map(|&i| prep.checkpoint(parents[i])).collect();
+            prep.finish(state(ids), output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}
+
+/// A tensor `record` kept for the backward pass, laid out contiguously.
+pub fn kept(checkpointer: &mut Checkpointer, id: NodeId) -> FlexTensor {
+    contiguous(&checkpointer.retrieve_node_output::<FlexTensor>(id))
 }

@@ -6,9 +6,8 @@
 //! operand once, contiguously.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
@@ -16,8 +15,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::flex_bridge::{
-    contiguous, dims, flex_tensor, from_primitive, primitive, route, values, AutodiffFlexTensor,
-    Route,
+    contiguous, dims, flex_tensor, from_primitive, kept, primitive, record, route, values,
+    AutodiffFlexTensor, Route,
 };
 use crate::kernels::gate::{self, GateShape};
 
@@ -68,8 +67,8 @@ impl Backward<Flex, 2> for GateBackward {
         let [node_skip, node_alpha] = ops.parents;
         let grad = contiguous(&grads.consume::<Flex>(&ops.node));
         let (skip_state, alpha_state) = ops.state;
-        let skip = contiguous(&checkpointer.retrieve_node_output::<FlexTensor>(skip_state));
-        let alpha = contiguous(&checkpointer.retrieve_node_output::<FlexTensor>(alpha_state));
+        let skip = kept(checkpointer, skip_state);
+        let alpha = kept(checkpointer, alpha_state);
         let shape = shape_of(&skip, &alpha);
         let (d_skip, d_alpha) =
             gate::backward(values(&skip), values(&alpha), values(&grad), &shape);
@@ -83,17 +82,14 @@ impl Backward<Flex, 2> for GateBackward {
 }
 
 fn autodiff_forward(skip: AutodiffFlexTensor, alpha: AutodiffFlexTensor) -> AutodiffFlexTensor {
-    match GateBackward
-        .prepare::<NoCheckpointing>([skip.node.clone(), alpha.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(mut prep) => {
-            let state = (prep.checkpoint(&skip), prep.checkpoint(&alpha));
-            prep.finish(state, flex_forward(skip.primitive, alpha.primitive))
-        }
-        OpsKind::UnTracked(prep) => prep.finish(flex_forward(skip.primitive, alpha.primitive)),
-    }
+    let output = flex_forward(skip.primitive.clone(), alpha.primitive.clone());
+    record(
+        GateBackward,
+        [&skip, &alpha],
+        &[0, 1],
+        |ids| (ids[0], ids[1]),
+        output,
+    )
 }
 
 #[cfg(test)]

@@ -8,9 +8,8 @@
 //! same momentum rule, so checkpoints are unchanged.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::Flex;
@@ -21,8 +20,8 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::fast_ops::batch_norm;
 use super::flex_bridge::{
-    contiguous, dims, flex_tensor, from_primitive, primitive, route, values, AutodiffFlexTensor,
-    Route,
+    contiguous, dims, flex_tensor, from_primitive, kept, primitive, record, route, values,
+    AutodiffFlexTensor, Route,
 };
 use crate::kernels::batch_norm::{self as kernel, Affine, NormShape, Saved};
 
@@ -115,7 +114,7 @@ impl Backward<Flex, 3> for NormBackward {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let grad = contiguous(&grads.consume::<Flex>(&ops.node));
         let (x_state, saved) = ops.state;
-        let x = contiguous(&checkpointer.retrieve_node_output::<FlexTensor>(x_state));
+        let x = kept(checkpointer, x_state);
         let shape = shape_of(&x);
         let result = kernel::backward(values(&x), values(&grad), &saved, &shape);
         let channels = shape.channels;
@@ -157,17 +156,13 @@ fn autodiff_forward(
         epsilon,
         relu,
     };
-    let y = match NormBackward
-        .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(mut prep) => {
-            let x_state = prep.checkpoint(&x);
-            prep.finish((x_state, saved), output)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    };
+    let y = record(
+        NormBackward,
+        [&x, &gamma, &beta],
+        &[0],
+        |ids| (ids[0], saved),
+        output,
+    );
     (y, mean, var)
 }
 

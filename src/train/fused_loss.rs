@@ -3,9 +3,8 @@
 //! backward graph per supervised head.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::Flex;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
@@ -13,7 +12,7 @@ use burn::tensor::{Int, Tensor};
 use super::loss::LossConfig;
 use crate::kernels::hybrid_loss::{self, HybridSettings, LossShape};
 use crate::model::flex_bridge::{
-    contiguous, dims, flex_tensor, from_primitive, primitive, values, AutodiffFlexTensor,
+    contiguous, dims, flex_tensor, from_primitive, primitive, record, values, AutodiffFlexTensor,
 };
 
 /// `Dice + λ·CE` of `logits` against `target`, for the autodiff CPU backend only (the caller
@@ -79,12 +78,6 @@ fn autodiff_loss(
         },
     );
     let output = flex_tensor(vec![result.loss as f32], [1]);
-    match LossBackward
-        .prepare::<NoCheckpointing>([logits.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((result.grad, shape), output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    }
+    let grad = result.grad;
+    record(LossBackward, [&logits], &[], |_| (grad, shape), output)
 }

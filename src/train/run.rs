@@ -248,6 +248,17 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
+impl EpochRecord {
+    /// The epoch's validation Dice, every way it was measured.
+    pub fn validation(&self) -> ValidationDice {
+        ValidationDice {
+            per_slice: self.val_dice,
+            pooled: self.val_dice_pooled,
+            per_case: self.val_dice_per_case,
+        }
+    }
+}
+
 /// Split cases into training and validation samples as the config says.
 pub fn split_samples(config: &TrainConfig, cases: &[Case]) -> Result<(Vec<Sample>, Vec<Sample>)> {
     let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
@@ -571,14 +582,7 @@ pub fn train_run<B: AutodiffBackend>(
             "epoch done"
         );
         let score = |r: &EpochRecord| match weighting {
-            Some(w) => score_of(
-                &ValidationDice {
-                    per_slice: r.val_dice,
-                    pooled: r.val_dice_pooled,
-                    per_case: r.val_dice_per_case,
-                },
-                w.score,
-            ),
+            Some(w) => score_of(&r.validation(), w.score),
             None => r.val_dice,
         };
         let best_so_far = history.iter().all(|r| score(r) < score(&record));
