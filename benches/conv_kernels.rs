@@ -1,31 +1,35 @@
 //! Benchmark: throughput of the CPU convolution kernels (`awsnet::kernels::conv3x3`) on the
-//! layer shapes of an ASAN at the demo and paper scales, in GFLOP/s per pass.
+//! layer shapes of an ASAN at the demo and paper scales, in GFLOP/s per pass, for each kernel
+//! this CPU can run; `*` marks the one training uses for that shape and pass.
 //!
 //! Run with `cargo bench --bench conv_kernels`. Not part of the test suite.
 
 use std::time::Instant;
 
-use awsnet::kernels::conv3x3::{forward, input_grad, weight_grad, ConvShape};
+use awsnet::kernels::conv3x3::{
+    forward_using, input_grad_using, weight_grad_using, ConvShape, Kernel,
+};
 
-fn median_seconds(mut f: impl FnMut()) -> f64 {
+/// The fastest of 7 runs after a warm-up: on a shared machine the slower runs measure the
+/// neighbours, not the kernel.
+fn best_seconds(mut f: impl FnMut()) -> f64 {
     f();
-    let mut times: Vec<f64> = (0..5)
+    (0..7)
         .map(|_| {
             let t = Instant::now();
             f();
             t.elapsed().as_secs_f64()
         })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times[2]
+        .fold(f64::INFINITY, f64::min)
 }
 
 fn main() {
     println!(
-        "{:>5} {:>5} {:>5} {:>5} {:>10} {:>10} {:>10}",
-        "batch", "in", "out", "size", "fwd GF/s", "dx GF/s", "dw GF/s"
+        "{:>5} {:>5} {:>5} {:>5} {:>7} {:>10} {:>10} {:>10}",
+        "batch", "in", "out", "size", "kernel", "fwd GF/s", "dx GF/s", "dw GF/s"
     );
     for (batch, in_channels, out_channels, size) in [
+        (16, 2, 16, 64),
         (16, 16, 16, 64),
         (16, 32, 32, 32),
         (16, 64, 64, 16),
@@ -53,20 +57,30 @@ fn main() {
             .collect();
         let flop = 2.0 * (batch * in_channels * out_channels * 9 * size * size) as f64;
         let rate = |s: f64| flop / s / 1e9;
-        let fwd = median_seconds(|| {
-            std::hint::black_box(forward(&x, &w, &shape));
-        });
-        let dx = median_seconds(|| {
-            std::hint::black_box(input_grad(&g, &w, &shape));
-        });
-        let dw = median_seconds(|| {
-            std::hint::black_box(weight_grad(&x, &g, &shape));
-        });
-        println!(
-            "{batch:>5} {in_channels:>5} {out_channels:>5} {size:>5} {:>10.1} {:>10.1} {:>10.1}",
-            rate(fwd),
-            rate(dx),
-            rate(dw)
-        );
+        for kernel in [Kernel::Im2col, Kernel::Direct] {
+            if !kernel.available() {
+                continue;
+            }
+            let fwd = best_seconds(|| {
+                std::hint::black_box(forward_using(kernel, &x, &w, &shape));
+            });
+            let dx = best_seconds(|| {
+                std::hint::black_box(input_grad_using(kernel, &g, &w, &shape));
+            });
+            let dw = best_seconds(|| {
+                std::hint::black_box(weight_grad_using(kernel, &x, &g, &shape));
+            });
+            let mark = |chosen: Kernel| if chosen == kernel { "*" } else { " " };
+            println!(
+                "{batch:>5} {in_channels:>5} {out_channels:>5} {size:>5} {:>7} {:>9.1}{} {:>9.1}{} {:>9.1}{}",
+                format!("{kernel:?}"),
+                rate(fwd),
+                mark(Kernel::for_forward(&shape)),
+                rate(dx),
+                mark(Kernel::for_forward(&shape)),
+                rate(dw),
+                mark(Kernel::for_weight_grad(&shape)),
+            );
+        }
     }
 }

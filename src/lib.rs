@@ -12,6 +12,7 @@ pub mod error;
 pub mod eval;
 pub mod infer;
 pub mod kernels;
+pub mod memory;
 pub mod model;
 pub mod report;
 pub mod seed;

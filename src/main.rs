@@ -104,6 +104,7 @@ impl PhantomArgs {
 }
 
 fn main() -> ExitCode {
+    awsnet::memory::keep_freed_memory();
     let cli = Cli::parse();
     init_logging();
     match run(cli) {

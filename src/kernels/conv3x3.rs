@@ -11,9 +11,15 @@
 //! buffer near 1 MiB so it stays in cache between the copy and the product. The weight gradient
 //! sums per-task partials in a fixed order of sample chunks, so results do not depend on the
 //! threads' scheduling — only on the chunking, which depends on the shapes alone.
+//!
+//! On x86-64 CPUs with AVX2 and FMA, images wide enough go to the direct kernels of
+//! `kernels::conv3x3_direct` instead ([`Kernel::for_forward`], [`Kernel::for_weight_grad`]): the
+//! choice depends on the shape and the CPU only, so a run is reproducible on one machine.
 
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+use super::conv3x3_direct;
 use super::matmul::{gemm_threads, matmul, MatRef};
 use super::reduce::{sum_partials, WGRAD_CHUNK};
 
@@ -184,17 +190,106 @@ fn check(shape: &ConvShape, input: usize, weight: usize, output: usize) {
     assert_eq!(output, shape.output_len(), "conv3x3: output length");
 }
 
+/// How a convolution is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// im2col + gemm: any CPU, any shape.
+    Im2col,
+    /// `kernels::conv3x3_direct`: x86-64 with AVX2 and FMA only.
+    Direct,
+}
+
+impl Kernel {
+    /// Whether this CPU can run the kernel.
+    pub fn available(self) -> bool {
+        match self {
+            Kernel::Im2col => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Direct => conv3x3_direct::available(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Kernel::Direct => false,
+        }
+    }
+
+    /// The faster kernel for the forward pass and the input gradient of `shape`.
+    pub fn for_forward(shape: &ConvShape) -> Kernel {
+        Self::direct_from(shape.width, Self::min_direct_width(false))
+    }
+
+    /// The faster kernel for the weight gradient of `shape`.
+    pub fn for_weight_grad(shape: &ConvShape) -> Kernel {
+        Self::direct_from(shape.width, Self::min_direct_width(true))
+    }
+
+    fn direct_from(width: usize, min_width: usize) -> Kernel {
+        if width >= min_width && Kernel::Direct.available() {
+            Kernel::Direct
+        } else {
+            Kernel::Im2col
+        }
+    }
+
+    fn min_direct_width(weight_grad: bool) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        return if weight_grad {
+            conv3x3_direct::MIN_WEIGHT_GRAD_WIDTH
+        } else {
+            conv3x3_direct::MIN_WIDTH
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = weight_grad;
+            usize::MAX
+        }
+    }
+}
+
+/// Runs the forward pass with `kernel` into `output`.
+fn forward_with(
+    kernel: Kernel,
+    input: &[f32],
+    weight: &[f32],
+    shape: &ConvShape,
+    output: &mut [f32],
+) {
+    match kernel {
+        Kernel::Im2col => forward_into(input, weight, shape, output, gemm_threads(shape.batch)),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Direct => conv3x3_direct::forward_into(input, weight, shape, output),
+        #[cfg(not(target_arch = "x86_64"))]
+        Kernel::Direct => panic!("conv3x3: the direct kernel needs x86-64"),
+    }
+}
+
 /// The convolution: `input` is `B × C_in × H × W`, `weight` `C_out × C_in × 3 × 3`; returns
 /// `B × C_out × H × W`.
 pub fn forward(input: &[f32], weight: &[f32], shape: &ConvShape) -> Vec<f32> {
+    forward_using(Kernel::for_forward(shape), input, weight, shape)
+}
+
+/// [`forward`] with a chosen kernel.
+///
+/// # Panics
+/// When the lengths disagree with `shape`, or the kernel is not [`Kernel::available`].
+pub fn forward_using(kernel: Kernel, input: &[f32], weight: &[f32], shape: &ConvShape) -> Vec<f32> {
     let mut output = vec![0.0; shape.output_len()];
     check(shape, input.len(), weight.len(), output.len());
-    forward_into(input, weight, shape, &mut output, gemm_threads(shape.batch));
+    forward_with(kernel, input, weight, shape, &mut output);
     output
 }
 
 /// The gradient with respect to the input, given the gradient of the output.
 pub fn input_grad(grad_output: &[f32], weight: &[f32], shape: &ConvShape) -> Vec<f32> {
+    input_grad_using(Kernel::for_forward(shape), grad_output, weight, shape)
+}
+
+/// [`input_grad`] with a chosen kernel.
+pub fn input_grad_using(
+    kernel: Kernel,
+    grad_output: &[f32],
+    weight: &[f32],
+    shape: &ConvShape,
+) -> Vec<f32> {
     let mut grad_input = vec![0.0; shape.input_len()];
     check(shape, grad_input.len(), weight.len(), grad_output.len());
     let (ci, co) = (shape.in_channels, shape.out_channels);
@@ -207,12 +302,12 @@ pub fn input_grad(grad_output: &[f32], weight: &[f32], shape: &ConvShape) -> Vec
             }
         }
     }
-    forward_into(
+    forward_with(
+        kernel,
         grad_output,
         &flipped,
         &shape.swapped(),
         &mut grad_input,
-        gemm_threads(shape.batch),
     );
     grad_input
 }
@@ -223,7 +318,27 @@ const MIN_WGRAD_COLUMNS: usize = 256;
 
 /// The gradient with respect to the weight, given the input and the gradient of the output.
 pub fn weight_grad(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec<f32> {
+    weight_grad_using(Kernel::for_weight_grad(shape), input, grad_output, shape)
+}
+
+/// [`weight_grad`] with a chosen kernel.
+pub fn weight_grad_using(
+    kernel: Kernel,
+    input: &[f32],
+    grad_output: &[f32],
+    shape: &ConvShape,
+) -> Vec<f32> {
     check(shape, input.len(), shape.weight_len(), grad_output.len());
+    match kernel {
+        Kernel::Im2col => weight_grad_im2col(input, grad_output, shape),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Direct => conv3x3_direct::weight_grad(input, grad_output, shape),
+        #[cfg(not(target_arch = "x86_64"))]
+        Kernel::Direct => panic!("conv3x3: the direct kernel needs x86-64"),
+    }
+}
+
+fn weight_grad_im2col(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec<f32> {
     let (ci, co, h, w) = (
         shape.in_channels,
         shape.out_channels,
@@ -359,54 +474,93 @@ mod tests {
         }
     }
 
+    /// Every kernel this CPU can run.
+    fn kernels() -> Vec<Kernel> {
+        [Kernel::Im2col, Kernel::Direct]
+            .into_iter()
+            .filter(|k| k.available())
+            .collect()
+    }
+
     /// Gradients checked through the adjoint identities: for any `g`,
-    /// `<conv(x, w), g> = <x, input_grad(g, w)> = <w, weight_grad(x, g)>`.
+    /// `<conv(x, w), g> = <x, input_grad(g, w)> = <w, weight_grad(x, g)>`. Shapes include
+    /// channel counts that are not multiples of the direct kernel's block of 4, odd widths, and
+    /// more than one weight-gradient chunk of samples.
     #[test]
     fn forward_matches_definition_and_gradients_are_its_adjoints() {
-        for shape in [
-            ConvShape {
-                batch: 1,
-                in_channels: 1,
-                out_channels: 1,
-                height: 1,
-                width: 1,
-            },
-            ConvShape {
-                batch: 3,
-                in_channels: 2,
-                out_channels: 5,
-                height: 7,
-                width: 4,
-            },
-            ConvShape {
-                batch: 5,
-                in_channels: 40,
-                out_channels: 3,
-                height: 33,
-                width: 29,
-            },
-        ] {
-            let x = values(shape.input_len(), 1);
-            let wt = values(shape.weight_len(), 2);
-            let g = values(shape.output_len(), 3);
-            let y = forward(&x, &wt, &shape);
-            assert_close(&y, &naive_forward(&x, &wt, &shape), "forward");
+        let shapes = [
+            (1, 1, 1, 1, 1),
+            (3, 2, 5, 7, 4),
+            (5, 40, 3, 33, 29),
+            (3, 5, 6, 9, 17),
+            (4, 3, 7, 16, 16),
+            (1, 9, 4, 2, 40),
+        ];
+        for kernel in kernels() {
+            for (batch, in_channels, out_channels, height, width) in shapes {
+                let shape = ConvShape {
+                    batch,
+                    in_channels,
+                    out_channels,
+                    height,
+                    width,
+                };
+                let x = values(shape.input_len(), 1);
+                let wt = values(shape.weight_len(), 2);
+                let g = values(shape.output_len(), 3);
+                let y = forward_using(kernel, &x, &wt, &shape);
+                let what = format!("{kernel:?} forward {shape:?}");
+                assert_close(&y, &naive_forward(&x, &wt, &shape), &what);
 
-            let dot = |a: &[f32], b: &[f32]| -> f64 {
-                a.iter()
-                    .zip(b)
-                    .map(|(p, q)| (*p as f64) * (*q as f64))
-                    .sum()
-            };
-            let reference = dot(&y, &g);
-            let via_input = dot(&x, &input_grad(&g, &wt, &shape));
-            let via_weight = dot(&wt, &weight_grad(&x, &g, &shape));
-            for (name, v) in [("input", via_input), ("weight", via_weight)] {
-                assert!(
-                    (v - reference).abs() <= 1e-3 * (1.0 + reference.abs()),
-                    "{name} gradient for {shape:?}: {v} vs {reference}"
-                );
+                let dot = |a: &[f32], b: &[f32]| -> f64 {
+                    a.iter()
+                        .zip(b)
+                        .map(|(p, q)| (*p as f64) * (*q as f64))
+                        .sum()
+                };
+                let reference = dot(&y, &g);
+                let dx = input_grad_using(kernel, &g, &wt, &shape);
+                let dw = weight_grad_using(kernel, &x, &g, &shape);
+                for (name, v) in [("input", dot(&x, &dx)), ("weight", dot(&wt, &dw))] {
+                    assert!(
+                        (v - reference).abs() <= 1e-3 * (1.0 + reference.abs()),
+                        "{kernel:?} {name} gradient for {shape:?}: {v} vs {reference}"
+                    );
+                }
             }
+        }
+    }
+
+    #[test]
+    fn kernels_agree_on_a_u_net_layer_and_repeat_exactly() {
+        let shape = ConvShape {
+            batch: 5,
+            in_channels: 16,
+            out_channels: 8,
+            height: 20,
+            width: 24,
+        };
+        let x = values(shape.input_len(), 6);
+        let wt = values(shape.weight_len(), 7);
+        let g = values(shape.output_len(), 8);
+        let reference = (
+            forward_using(Kernel::Im2col, &x, &wt, &shape),
+            input_grad_using(Kernel::Im2col, &g, &wt, &shape),
+            weight_grad_using(Kernel::Im2col, &x, &g, &shape),
+        );
+        for kernel in kernels() {
+            let run = || {
+                (
+                    forward_using(kernel, &x, &wt, &shape),
+                    input_grad_using(kernel, &g, &wt, &shape),
+                    weight_grad_using(kernel, &x, &g, &shape),
+                )
+            };
+            let (y, dx, dw) = run();
+            assert_close(&y, &reference.0, &format!("{kernel:?} forward"));
+            assert_close(&dx, &reference.1, &format!("{kernel:?} input grad"));
+            assert_close(&dw, &reference.2, &format!("{kernel:?} weight grad"));
+            assert_eq!(run(), (y, dx, dw), "{kernel:?} repeats bit for bit");
         }
     }
 
