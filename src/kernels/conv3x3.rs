@@ -565,22 +565,34 @@ mod tests {
     }
 
     #[test]
-    fn tiles_smaller_than_the_image_give_the_same_result() {
-        // 50 channels × 9 × width 600 exceeds the tile budget, so rows are tiled.
-        let shape = ConvShape {
+    fn tiles_and_strips_smaller_than_the_image_give_the_same_result() {
+        // 50 channels × 9 × width 600 exceed im2col's tile budget, so rows are tiled.
+        let tiled = ConvShape {
             batch: 2,
             in_channels: 50,
             out_channels: 2,
             height: 6,
             width: 600,
         };
-        assert!(tile_rows(shape.in_channels, &shape) < shape.height);
-        let x = values(shape.input_len(), 4);
-        let wt = values(shape.weight_len(), 5);
-        assert_close(
-            &forward(&x, &wt, &shape),
-            &naive_forward(&x, &wt, &shape),
-            "tiled forward",
-        );
+        assert!(tile_rows(tiled.in_channels, &tiled) < tiled.height);
+        // 300 channels of width 40 make the direct kernel pad a few rows at a time.
+        let striped = ConvShape {
+            batch: 2,
+            in_channels: 300,
+            out_channels: 5,
+            height: 10,
+            width: 40,
+        };
+        #[cfg(target_arch = "x86_64")]
+        assert!(conv3x3_direct::strip_rows(300, 40, 10) < 10);
+        for shape in [tiled, striped] {
+            let x = values(shape.input_len(), 4);
+            let wt = values(shape.weight_len(), 5);
+            let expected = naive_forward(&x, &wt, &shape);
+            for kernel in kernels() {
+                let what = format!("{kernel:?} forward {shape:?}");
+                assert_close(&forward_using(kernel, &x, &wt, &shape), &expected, &what);
+            }
+        }
     }
 }

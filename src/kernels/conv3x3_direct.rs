@@ -77,16 +77,23 @@ impl Padded {
         self.height * self.line
     }
 
-    /// Writes `image` (`channels × H × W`) into the interior of `padded` (`channels × plane`).
-    /// Borders are never written, so a zeroed buffer can be reused for the next image.
-    fn fill(&self, image: &[f32], padded: &mut [f32]) {
-        let pixels = self.height * self.width;
+    /// Writes rows `first .. first + height` of `image` (`channels × image_height × W`), and
+    /// the rows just above and below them (zero outside the image), into `padded`
+    /// (`channels × plane`). Border columns are never written, so a zeroed buffer can be reused.
+    fn fill_rows(&self, image: &[f32], image_height: usize, first: usize, padded: &mut [f32]) {
+        let pixels = image_height * self.width;
         for (src, dst) in image
             .chunks_exact(pixels)
             .zip(padded.chunks_exact_mut(self.plane))
         {
-            for (y, row) in src.chunks_exact(self.width).enumerate() {
-                dst[(y + 1) * self.line + 1..][..self.width].copy_from_slice(row);
+            for line in 0..self.height + 2 {
+                let dst = &mut dst[line * self.line + 1..][..self.width];
+                match (first + line).checked_sub(1) {
+                    Some(y) if y < image_height => {
+                        dst.copy_from_slice(&src[y * self.width..][..self.width])
+                    }
+                    _ => dst.fill(0.0),
+                }
             }
         }
     }
@@ -116,7 +123,7 @@ fn pad_batch(input: &[f32], channels: usize, layout: &Padded, batch: usize) -> V
     padded
         .par_chunks_mut(per_image)
         .zip(input.par_chunks(channels * pixels))
-        .for_each(|(dst, src)| layout.fill(src, dst));
+        .for_each(|(dst, src)| layout.fill_rows(src, layout.height, 0, dst));
     padded
 }
 
@@ -132,14 +139,15 @@ struct Slot {
     valid: usize,
 }
 
-/// The image's slots in pairs, one pair per register block. Pairs run along a row and, for
-/// narrow images, across rows, so no block is half empty unless the image has one slot.
-fn slot_pairs(layout: &Padded) -> Vec<[Slot; 2]> {
+/// The slots of a strip of rows starting at image row `first`, in pairs, one pair per register
+/// block. Pairs run along a row and, for narrow images, across rows, so no block is half empty
+/// unless the strip has one slot.
+fn slot_pairs(layout: &Padded, first: usize) -> Vec<[Slot; 2]> {
     let slots: Vec<Slot> = (0..layout.height)
         .flat_map(|y| {
             (0..layout.width).step_by(LANES).map(move |x| Slot {
                 input: y * layout.line + x,
-                output: y * layout.width + x,
+                output: (first + y) * layout.width + x,
                 valid: LANES.min(layout.width - x),
             })
         })
@@ -154,15 +162,37 @@ fn slot_pairs(layout: &Padded) -> Vec<[Slot; 2]> {
         .collect()
 }
 
+/// Bytes of padded input per strip: a strip's rows are computed for every output channel
+/// before the next strip is padded, so it should stay in the L2 cache.
+const STRIP_BYTES: usize = 256 << 10;
+
+/// Image rows per strip for `channels` input channels of `width` pixels.
+pub(super) fn strip_rows(channels: usize, width: usize, height: usize) -> usize {
+    let line_bytes = channels * (width + 2) * std::mem::size_of::<f32>();
+    (STRIP_BYTES / line_bytes).saturating_sub(2).clamp(1, height)
+}
+
 /// `output = conv(input, weight)`: `input` is `B × C_in × H × W`, `weight` `C_out × C_in × 3 × 3`,
 /// `output` `B × C_out × H × W`. Callers check the lengths and [`available`].
 pub fn forward_into(input: &[f32], weight: &[f32], shape: &ConvShape, output: &mut [f32]) {
     assert!(available(), "conv3x3_direct: the CPU lacks AVX2 or FMA");
-    let (ci, co) = (shape.in_channels, shape.out_channels);
-    let layout = Padded::new(shape.height, shape.width);
-    let pixels = shape.height * shape.width;
+    let (ci, co, height) = (shape.in_channels, shape.out_channels, shape.height);
+    let pixels = height * shape.width;
     let packed = pack_weights(weight, shape);
-    let pairs = slot_pairs(&layout);
+    // Images are padded a strip of rows at a time, so the padded copy is read back from cache
+    // rather than memory; all strips share one plane size, the last one using fewer lines.
+    let rows = strip_rows(ci, shape.width, height);
+    let strip = Padded::new(rows, shape.width);
+    let strips: Vec<(usize, Padded, Vec<[Slot; 2]>)> = (0..height)
+        .step_by(rows)
+        .map(|first| {
+            let layout = Padded {
+                height: rows.min(height - first),
+                ..strip
+            };
+            (first, layout, slot_pairs(&layout, first))
+        })
+        .collect();
     // Split each image's output channels into groups only when there are too few images to
     // keep every thread busy (inference on one slice); the results do not depend on it.
     let blocks = co.div_ceil(CO_BLOCK);
@@ -174,19 +204,21 @@ pub fn forward_into(input: &[f32], weight: &[f32], shape: &ConvShape, output: &m
         .par_chunks_mut(co * pixels)
         .zip(input.par_chunks(ci * pixels))
         .for_each_init(
-            || vec![0.0f32; ci * layout.plane],
+            || vec![0.0f32; ci * strip.plane],
             |padded, (out, image)| {
-                layout.fill(image, padded);
-                let padded = &*padded;
-                out.par_chunks_mut(group_channels * pixels)
-                    .enumerate()
-                    .for_each(|(group, out)| {
-                        let first_block = group * group_channels / CO_BLOCK;
-                        let count = (out.len() / pixels).div_ceil(CO_BLOCK);
-                        let weights =
-                            &packed[first_block * ci * 9 * CO_BLOCK..][..count * ci * 9 * CO_BLOCK];
-                        forward_blocks(padded, &layout, ci, weights, &pairs, out);
-                    });
+                for (first, layout, pairs) in &strips {
+                    layout.fill_rows(image, height, *first, padded);
+                    let padded = &*padded;
+                    out.par_chunks_mut(group_channels * pixels)
+                        .enumerate()
+                        .for_each(|(group, out)| {
+                            let first_block = group * group_channels / CO_BLOCK;
+                            let count = (out.len() / pixels).div_ceil(CO_BLOCK);
+                            let weights = &packed[first_block * ci * 9 * CO_BLOCK..]
+                                [..count * ci * 9 * CO_BLOCK];
+                            forward_blocks(padded, layout, ci, weights, pairs, pixels, out);
+                        });
+                }
             },
         );
 }
@@ -195,17 +227,17 @@ pub fn forward_into(input: &[f32], weight: &[f32], shape: &ConvShape, output: &m
 /// so the band's input (`C_in` planes × a few lines) stays in cache between blocks.
 const BAND: usize = 16;
 
-/// Consecutive output channels of one image (`out`, whole planes) from its padded input;
-/// `weights` holds their blocks' packed weights.
+/// The slots `pairs` of consecutive output channels of one image (`out`, whole planes of
+/// `pixels`) from a padded strip of its input; `weights` holds their blocks' packed weights.
 fn forward_blocks(
     image: &[f32],
     layout: &Padded,
     channels: usize,
     weights: &[f32],
     pairs: &[[Slot; 2]],
+    pixels: usize,
     out: &mut [f32],
 ) {
-    let pixels = layout.height * layout.width;
     let block_weights = channels * 9 * CO_BLOCK;
     let out_channels = out.len() / pixels;
     assert_eq!(image.len(), channels * layout.plane);
@@ -240,14 +272,15 @@ fn forward_blocks(
                     weights[block * block_weights..].as_ptr(),
                     band,
                     out.as_mut_ptr(),
-                    out.len() / pixels,
+                    (pixels, out.len() / pixels),
                 )
             }
         }
     }
 }
 
-/// The slot pairs `pairs` of 4 output channels, `planes` of which (1–4) are stored.
+/// The slot pairs `pairs` of 4 output channels, `planes` of which (1–4) are stored in `out`,
+/// planes of `pixels` each.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn forward_kernel(
     image: *const f32,
@@ -256,10 +289,9 @@ unsafe fn forward_kernel(
     weights: *const f32,
     pairs: &[[Slot; 2]],
     out: *mut f32,
-    planes: usize,
+    (pixels, planes): (usize, usize),
 ) {
     let (plane, line) = (layout.plane, layout.line);
-    let pixels = layout.height * layout.width;
     for [a, b] in pairs {
         let mut acc = [[_mm256_setzero_ps(); 2]; CO_BLOCK];
         for c in 0..channels {
