@@ -38,6 +38,8 @@ pub const MIN_WEIGHT_GRAD_WIDTH: usize = 16;
 
 /// Output channels per register block.
 const CO_BLOCK: usize = 4;
+/// Slots (registers of 8 outputs) per forward register block.
+const SLOTS: usize = 2;
 /// f32 lanes in an AVX register.
 const LANES: usize = 8;
 /// Positions per weight-gradient pass, sized so a block's gradient rows stay in L1.
@@ -142,7 +144,7 @@ struct Slot {
 /// The slots of a strip of rows starting at image row `first`, in pairs, one pair per register
 /// block. Pairs run along a row and, for narrow images, across rows, so no block is half empty
 /// unless the strip has one slot.
-fn slot_pairs(layout: &Padded, first: usize) -> Vec<[Slot; 2]> {
+fn slot_pairs(layout: &Padded, first: usize) -> Vec<[Slot; SLOTS]> {
     let slots: Vec<Slot> = (0..layout.height)
         .flat_map(|y| {
             (0..layout.width).step_by(LANES).map(move |x| Slot {
@@ -153,11 +155,14 @@ fn slot_pairs(layout: &Padded, first: usize) -> Vec<[Slot; 2]> {
         })
         .collect();
     slots
-        .chunks(2)
-        .map(|pair| match *pair {
-            [a, b] => [a, b],
-            [a] => [a, Slot { valid: 0, ..a }],
-            _ => unreachable!("chunks of two"),
+        .chunks(SLOTS)
+        .map(|group| {
+            std::array::from_fn(|i| {
+                group.get(i).copied().unwrap_or(Slot {
+                    valid: 0,
+                    ..group[0]
+                })
+            })
         })
         .collect()
 }
@@ -169,7 +174,9 @@ const STRIP_BYTES: usize = 256 << 10;
 /// Image rows per strip for `channels` input channels of `width` pixels.
 pub(super) fn strip_rows(channels: usize, width: usize, height: usize) -> usize {
     let line_bytes = channels * (width + 2) * std::mem::size_of::<f32>();
-    (STRIP_BYTES / line_bytes).saturating_sub(2).clamp(1, height)
+    (STRIP_BYTES / line_bytes)
+        .saturating_sub(2)
+        .clamp(1, height)
 }
 
 /// `output = conv(input, weight)`: `input` is `B × C_in × H × W`, `weight` `C_out × C_in × 3 × 3`,
@@ -183,7 +190,7 @@ pub fn forward_into(input: &[f32], weight: &[f32], shape: &ConvShape, output: &m
     // rather than memory; all strips share one plane size, the last one using fewer lines.
     let rows = strip_rows(ci, shape.width, height);
     let strip = Padded::new(rows, shape.width);
-    let strips: Vec<(usize, Padded, Vec<[Slot; 2]>)> = (0..height)
+    let strips: Vec<(usize, Padded, Vec<[Slot; SLOTS]>)> = (0..height)
         .step_by(rows)
         .map(|first| {
             let layout = Padded {
@@ -234,7 +241,7 @@ fn forward_blocks(
     layout: &Padded,
     channels: usize,
     weights: &[f32],
-    pairs: &[[Slot; 2]],
+    pairs: &[[Slot; SLOTS]],
     pixels: usize,
     out: &mut [f32],
 ) {
@@ -287,32 +294,33 @@ unsafe fn forward_kernel(
     layout: &Padded,
     channels: usize,
     weights: *const f32,
-    pairs: &[[Slot; 2]],
+    pairs: &[[Slot; SLOTS]],
     out: *mut f32,
     (pixels, planes): (usize, usize),
 ) {
     let (plane, line) = (layout.plane, layout.line);
-    for [a, b] in pairs {
-        let mut acc = [[_mm256_setzero_ps(); 2]; CO_BLOCK];
+    for slots in pairs {
+        let mut acc = [[_mm256_setzero_ps(); SLOTS]; CO_BLOCK];
         for c in 0..channels {
             let base = image.add(c * plane);
             let w = weights.add(c * 9 * CO_BLOCK);
             for kh in 0..3 {
                 for kw in 0..3 {
                     let tap = base.add(kh * line + kw);
-                    let x0 = _mm256_loadu_ps(tap.add(a.input));
-                    let x1 = _mm256_loadu_ps(tap.add(b.input));
+                    let x: [__m256; SLOTS] =
+                        std::array::from_fn(|i| _mm256_loadu_ps(tap.add(slots[i].input)));
                     let wk = w.add((kh * 3 + kw) * CO_BLOCK);
                     for (o, acc) in acc.iter_mut().enumerate() {
                         let wv = _mm256_broadcast_ss(&*wk.add(o));
-                        acc[0] = _mm256_fmadd_ps(wv, x0, acc[0]);
-                        acc[1] = _mm256_fmadd_ps(wv, x1, acc[1]);
+                        for i in 0..SLOTS {
+                            acc[i] = _mm256_fmadd_ps(wv, x[i], acc[i]);
+                        }
                     }
                 }
             }
         }
         for (o, acc) in acc.iter().enumerate().take(planes) {
-            for (slot, value) in [(a, acc[0]), (b, acc[1])] {
+            for (slot, &value) in slots.iter().zip(acc) {
                 let dst = out.add(o * pixels + slot.output);
                 if slot.valid == LANES {
                     _mm256_storeu_ps(dst, value);
@@ -353,9 +361,10 @@ pub fn weight_grad(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec
                     |grad_rows, block| {
                         let channels = block * CO_BLOCK..((block + 1) * CO_BLOCK).min(co);
                         let mut acc = vec![0.0f32; ci * 3 * CO_BLOCK * 3 * LANES];
+                        // Border positions are never written, so they stay zero from the
+                        // buffer's allocation. Rows past a last block's channels may hold
+                        // another block's values: they only feed accumulators dropped below.
                         for (j, b) in samples.clone().enumerate() {
-                            // Rows past the last channel, and border positions, stay zero.
-                            grad_rows.fill(0.0);
                             for (k, o) in channels.clone().enumerate() {
                                 let src = &grad_output[(b * co + o) * pixels..][..pixels];
                                 for (y, line) in src.chunks_exact(shape.width).enumerate() {
