@@ -33,21 +33,29 @@ pub struct ConvShape {
     pub width: usize,
 }
 
+/// `a · b · c`, refusing a product that does not fit in `usize`: the kernels size buffers and
+/// check bounds with these products, so a wrapped one would make those checks pass wrongly.
+fn product(a: usize, b: usize, c: usize) -> usize {
+    a.checked_mul(b)
+        .and_then(|ab| ab.checked_mul(c))
+        .expect("conv3x3: shape too large to address")
+}
+
 impl ConvShape {
     fn pixels(&self) -> usize {
-        self.height * self.width
+        product(self.height, self.width, 1)
     }
 
     fn input_len(&self) -> usize {
-        self.batch * self.in_channels * self.pixels()
+        product(self.batch, self.in_channels, self.pixels())
     }
 
     fn output_len(&self) -> usize {
-        self.batch * self.out_channels * self.pixels()
+        product(self.batch, self.out_channels, self.pixels())
     }
 
     fn weight_len(&self) -> usize {
-        self.out_channels * self.in_channels * 9
+        product(self.out_channels, self.in_channels, 9)
     }
 
     /// The same convolution run backwards: channels swapped.
@@ -284,6 +292,9 @@ pub fn input_grad(grad_output: &[f32], weight: &[f32], shape: &ConvShape) -> Vec
 }
 
 /// [`input_grad`] with a chosen kernel.
+///
+/// # Panics
+/// When the lengths disagree with `shape`, or the kernel is not [`Kernel::available`].
 pub fn input_grad_using(
     kernel: Kernel,
     grad_output: &[f32],
@@ -322,6 +333,9 @@ pub fn weight_grad(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec
 }
 
 /// [`weight_grad`] with a chosen kernel.
+///
+/// # Panics
+/// When the lengths disagree with `shape`, or the kernel is not [`Kernel::available`].
 pub fn weight_grad_using(
     kernel: Kernel,
     input: &[f32],
@@ -575,16 +589,17 @@ mod tests {
             width: 600,
         };
         assert!(tile_rows(tiled.in_channels, &tiled) < tiled.height);
-        // 300 channels of width 40 make the direct kernel pad a few rows at a time.
+        // 300 channels of width 41 make the direct kernel pad three rows at a time, the last strip
+        // shorter (stale lines below it), with a partly filled slot at each row's end.
         let striped = ConvShape {
             batch: 2,
             in_channels: 300,
             out_channels: 5,
-            height: 10,
-            width: 40,
+            height: 11,
+            width: 41,
         };
         #[cfg(target_arch = "x86_64")]
-        assert!(conv3x3_direct::strip_rows(300, 40, 10) < 10);
+        assert_eq!(conv3x3_direct::strip_rows(300, 41, 11), 3);
         for shape in [tiled, striped] {
             let x = values(shape.input_len(), 4);
             let wt = values(shape.weight_len(), 5);

@@ -44,8 +44,16 @@ const SLOTS: usize = 2;
 const LANES: usize = 8;
 /// Positions per weight-gradient pass, sized so a block's gradient rows stay in L1.
 const WGRAD_SPAN: usize = 512;
-/// Zeros after each padded plane, so the last block's loads stay inside it.
-const SLACK: usize = 24;
+/// Elements after each padded plane, so the furthest loads stay inside it: a forward slot's
+/// last lane reaches 7 past its row's start, a weight-gradient pass up to 9 past the last
+/// position (its 8 lanes, shifted by tap kw ≤ 2, from a row length rounded up to 8).
+const SLACK: usize = 3 * LANES;
+/// Bytes of padded input per strip: a strip's rows are computed for every output channel
+/// before the next strip is padded, so it should stay in the L2 cache.
+const STRIP_BYTES: usize = 256 << 10;
+/// Pairs per band: every block of output channels is computed over one band before the next,
+/// so the band's input (`C_in` planes × a few lines) stays in cache between blocks.
+const BAND: usize = 16;
 
 /// Whether this CPU can run the kernels (the answer is cached by the standard library).
 pub fn available() -> bool {
@@ -72,6 +80,14 @@ impl Padded {
             line,
             plane: (height + 2) * line + SLACK,
         }
+    }
+
+    /// Elements of `channels` padded planes. Checked, since every bound below is derived from
+    /// it: a wrapped product would let a too-small buffer pass the checks.
+    fn elements(&self, channels: usize) -> usize {
+        channels
+            .checked_mul(self.plane)
+            .expect("conv3x3_direct: shape too large to address")
     }
 
     /// Output positions, border columns included.
@@ -119,8 +135,8 @@ fn pack_weights(weight: &[f32], shape: &ConvShape) -> Vec<f32> {
 
 /// Every sample's input in padded planes, `batch × C_in × plane`.
 fn pad_batch(input: &[f32], channels: usize, layout: &Padded, batch: usize) -> Vec<f32> {
-    let per_image = channels * layout.plane;
-    let mut padded = vec![0.0; batch * per_image];
+    let per_image = layout.elements(channels);
+    let mut padded = vec![0.0; layout.elements(channels * batch)];
     let pixels = layout.height * layout.width;
     padded
         .par_chunks_mut(per_image)
@@ -167,10 +183,6 @@ fn slot_pairs(layout: &Padded, first: usize) -> Vec<[Slot; SLOTS]> {
         .collect()
 }
 
-/// Bytes of padded input per strip: a strip's rows are computed for every output channel
-/// before the next strip is padded, so it should stay in the L2 cache.
-const STRIP_BYTES: usize = 256 << 10;
-
 /// Image rows per strip for `channels` input channels of `width` pixels.
 pub(super) fn strip_rows(channels: usize, width: usize, height: usize) -> usize {
     let line_bytes = channels * (width + 2) * std::mem::size_of::<f32>();
@@ -180,14 +192,19 @@ pub(super) fn strip_rows(channels: usize, width: usize, height: usize) -> usize 
 }
 
 /// `output = conv(input, weight)`: `input` is `B × C_in × H × W`, `weight` `C_out × C_in × 3 × 3`,
-/// `output` `B × C_out × H × W`. Callers check the lengths and [`available`].
+/// `output` `B × C_out × H × W`; the caller checks the lengths (`conv3x3` does).
+///
+/// # Panics
+/// When the CPU lacks AVX2 or FMA.
 pub fn forward_into(input: &[f32], weight: &[f32], shape: &ConvShape, output: &mut [f32]) {
     assert!(available(), "conv3x3_direct: the CPU lacks AVX2 or FMA");
     let (ci, co, height) = (shape.in_channels, shape.out_channels, shape.height);
     let pixels = height * shape.width;
     let packed = pack_weights(weight, shape);
     // Images are padded a strip of rows at a time, so the padded copy is read back from cache
-    // rather than memory; all strips share one plane size, the last one using fewer lines.
+    // rather than memory. All strips share one plane size; a shorter last strip leaves the
+    // previous strip's values in the lines below it, which only the lanes of a row's last slot
+    // past the image's width reach, and those are never stored.
     let rows = strip_rows(ci, shape.width, height);
     let strip = Padded::new(rows, shape.width);
     let strips: Vec<(usize, Padded, Vec<[Slot; SLOTS]>)> = (0..height)
@@ -211,7 +228,7 @@ pub fn forward_into(input: &[f32], weight: &[f32], shape: &ConvShape, output: &m
         .par_chunks_mut(co * pixels)
         .zip(input.par_chunks(ci * pixels))
         .for_each_init(
-            || vec![0.0f32; ci * strip.plane],
+            || vec![0.0f32; strip.elements(ci)],
             |padded, (out, image)| {
                 for (first, layout, pairs) in &strips {
                     layout.fill_rows(image, height, *first, padded);
@@ -230,10 +247,6 @@ pub fn forward_into(input: &[f32], weight: &[f32], shape: &ConvShape, output: &m
         );
 }
 
-/// Pairs per band: every block of output channels is computed over one band before the next,
-/// so the band's input (`C_in` planes × a few lines) stays in cache between blocks.
-const BAND: usize = 16;
-
 /// The slots `pairs` of consecutive output channels of one image (`out`, whole planes of
 /// `pixels`) from a padded strip of its input; `weights` holds their blocks' packed weights.
 fn forward_blocks(
@@ -247,7 +260,7 @@ fn forward_blocks(
 ) {
     let block_weights = channels * 9 * CO_BLOCK;
     let out_channels = out.len() / pixels;
-    assert_eq!(image.len(), channels * layout.plane);
+    assert_eq!(image.len(), layout.elements(channels));
     assert_eq!(out.len(), out_channels * pixels);
     assert_eq!(
         weights.len(),
@@ -335,7 +348,10 @@ unsafe fn forward_kernel(
 }
 
 /// The gradient with respect to the weight (`C_out × C_in × 3 × 3`), given the input and the
-/// gradient of the output. Callers check the lengths and [`available`].
+/// gradient of the output; the caller checks the lengths (`conv3x3` does).
+///
+/// # Panics
+/// When the CPU lacks AVX2 or FMA.
 pub fn weight_grad(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec<f32> {
     assert!(available(), "conv3x3_direct: the CPU lacks AVX2 or FMA");
     let (ci, co) = (shape.in_channels, shape.out_channels);
@@ -372,7 +388,7 @@ pub fn weight_grad(input: &[f32], grad_output: &[f32], shape: &ConvShape) -> Vec
                                         .copy_from_slice(line);
                                 }
                             }
-                            let image = &padded[j * ci * layout.plane..][..ci * layout.plane];
+                            let image = &padded[j * layout.elements(ci)..][..layout.elements(ci)];
                             weight_grad_block(image, &layout, ci, grad_rows, row_len, &mut acc);
                         }
                         acc
@@ -415,7 +431,7 @@ fn weight_grad_block(
     row_len: usize,
     acc: &mut [f32],
 ) {
-    assert_eq!(image.len(), channels * layout.plane);
+    assert_eq!(image.len(), layout.elements(channels));
     assert_eq!(grad_rows.len(), CO_BLOCK * row_len);
     assert_eq!(acc.len(), channels * 3 * CO_BLOCK * 3 * LANES);
     assert!(row_len.is_multiple_of(LANES) && row_len >= layout.positions());
@@ -447,11 +463,14 @@ fn weight_grad_block(
     }
 }
 
+/// Adds `Σ_p grad[k][p] · x[p + kw]` over `span` positions (a multiple of 8), in 8 lanes, to the
+/// accumulators `acc` (`[4][kw][8]`) of one input channel and kernel row; `grad` holds 4 rows of
+/// `row_len`.
 #[target_feature(enable = "avx2,fma")]
 unsafe fn weight_grad_kernel(
     x: *const f32,
     grad: *const f32,
-    grad_row: usize,
+    row_len: usize,
     span: usize,
     acc: *mut f32,
 ) {
@@ -466,7 +485,7 @@ unsafe fn weight_grad_kernel(
         let x1 = _mm256_loadu_ps(x.add(p + 1));
         let x2 = _mm256_loadu_ps(x.add(p + 2));
         for (k, sums) in sums.iter_mut().enumerate() {
-            let g = _mm256_loadu_ps(grad.add(k * grad_row + p));
+            let g = _mm256_loadu_ps(grad.add(k * row_len + p));
             sums[0] = _mm256_fmadd_ps(g, x0, sums[0]);
             sums[1] = _mm256_fmadd_ps(g, x1, sums[1]);
             sums[2] = _mm256_fmadd_ps(g, x2, sums[2]);

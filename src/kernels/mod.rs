@@ -6,7 +6,7 @@
 pub mod batch_norm;
 pub mod conv3x3;
 #[cfg(target_arch = "x86_64")]
-pub mod conv3x3_direct;
+pub(crate) mod conv3x3_direct;
 pub mod gate;
 pub mod hybrid_loss;
 pub mod matmul;
