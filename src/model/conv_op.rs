@@ -290,6 +290,8 @@ mod tests {
     #[test]
     fn matches_burn_conv2d_forward_and_backward() {
         let device = Default::default();
+        // Seeded draws while no seeded model build runs in another test thread.
+        let _stream = crate::model::unet::random_stream();
         <AutodiffFlex as Backend>::seed(&device, 7);
         let x = Tensor::<AutodiffFlex, 4>::random([3, 4, 9, 6], Distribution::Default, &device);
         let w = Tensor::<AutodiffFlex, 4>::random([5, 4, 3, 3], Distribution::Default, &device);
@@ -336,6 +338,8 @@ mod tests {
     fn pointwise_matches_burn_conv2d() {
         use burn::nn::conv::Conv2dConfig;
         let device = Default::default();
+        // Seeded draws while no seeded model build runs in another test thread.
+        let _stream = crate::model::unet::random_stream();
         AutodiffFlex::seed(&device, 5);
         let x = Tensor::<AutodiffFlex, 4>::random([3, 4, 5, 2], Distribution::Default, &device);
         let g = Tensor::<AutodiffFlex, 4>::random([3, 6, 5, 2], Distribution::Default, &device);

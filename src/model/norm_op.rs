@@ -179,6 +179,8 @@ mod tests {
     #[test]
     fn matches_burns_batch_norm_and_relu() {
         let device = Default::default();
+        // Seeded draws while no seeded model build runs in another test thread.
+        let _stream = crate::model::unet::random_stream();
         AutodiffFlex::seed(&device, 11);
         let x = Tensor::<AutodiffFlex, 4>::random([3, 4, 5, 6], Distribution::Default, &device)
             .mul_scalar(3.0);

@@ -52,13 +52,20 @@ impl<B: Backend> burn::module::ModuleVisitor<B> for DrawParams {
 /// on first use: two models built at once in one process would interleave their draws.
 static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Exclusive use of burn's process-wide random stream until the guard drops. Seeded builds take
+/// it; so must any other code that seeds the stream and draws from it (tests do, and they run
+/// on parallel threads), or a seeded build running meanwhile would draw other weights.
+pub(crate) fn random_stream() -> std::sync::MutexGuard<'static, ()> {
+    SEEDED_INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl UNetConfig {
     /// A network whose initial weights depend on `seed` alone: the stream is seeded and every
     /// parameter drawn while no other seeded build runs in this process.
     pub fn init_seeded<B: Backend>(&self, seed: u64, device: &B::Device) -> UNet<B> {
-        let _guard = SEEDED_INIT
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _stream = random_stream();
         B::seed(device, seed);
         let model = self.init(device);
         // Reading every parameter draws the lazy ones now, in place (a clone would draw its own
