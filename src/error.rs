@@ -2,7 +2,15 @@
 //!
 //! Every error a user can cause carries what they need to fix it: the file, the case or the field,
 //! and what was wrong. The CLI turns an [`Error`] into an exit code through [`Error::exit_code`],
-//! the one place where that mapping lives.
+//! the one place where that mapping lives. The codes form a taxonomy an executor can act on:
+//!
+//! | code | kind | what an executor does |
+//! |---|---|---|
+//! | 0 | success | |
+//! | 1 | internal failure (a bug, a full disk) | report it, with the task's log |
+//! | 2 | the user's input or usage | stop: rerunning cannot help until the input is fixed |
+//! | 3 | training failed (the loss diverged, no sample of an auto-weighted epoch arrived) | report it; a rerun with the same seed fails the same way |
+//! | 75 | transient I/O on shared storage (timeout, stale NFS handle, busy) | retry the task |
 
 use std::path::PathBuf;
 
@@ -13,6 +21,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub const EXIT_USER: u8 = 2;
 /// Exit code for a failure of awsnet or its environment.
 pub const EXIT_INTERNAL: u8 = 1;
+/// Exit code for training that failed on its own terms (diverged, no sample arrived).
+pub const EXIT_TRAINING: u8 = 3;
+/// Exit code for a storage failure that may pass on retry (`EX_TEMPFAIL` of sysexits.h).
+pub const EXIT_TRANSIENT: u8 = 75;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -49,6 +61,19 @@ pub enum Error {
     #[error("cannot write {path}: {io}", path = path.display())]
     Write { path: PathBuf, io: std::io::Error },
 
+    /// Training that failed on its own terms: a loss that diverged, an auto-weighted epoch
+    /// from which no sample arrived. The same seed fails the same way.
+    #[error("training failed: {0}")]
+    Training(String),
+
+    /// An error inside one task of a grid, with the stage and index it happened in.
+    #[error("stage {stage}, task {index}: {source}")]
+    InTask {
+        stage: String,
+        index: usize,
+        source: Box<Error>,
+    },
+
     /// A broken invariant inside awsnet: a bug, never the user's input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -62,8 +87,10 @@ impl Error {
             | Error::Case { .. }
             | Error::Dataset { .. }
             | Error::Input { .. }
-            | Error::InvalidArgument { .. }
-            | Error::Read { .. } => EXIT_USER,
+            | Error::InvalidArgument { .. } => EXIT_USER,
+            Error::Read { io, .. } if is_transient(io) => EXIT_TRANSIENT,
+            Error::Read { .. } => EXIT_USER,
+            Error::Write { io, .. } if is_transient(io) => EXIT_TRANSIENT,
             // An output path the user named that cannot be a file there is theirs to fix; a
             // full disk or a vanished mount is not.
             Error::Write { io, .. } => match io.kind() {
@@ -76,8 +103,29 @@ impl Error {
                 | std::io::ErrorKind::InvalidFilename => EXIT_USER,
                 _ => EXIT_INTERNAL,
             },
+            Error::Training(_) => EXIT_TRAINING,
+            Error::InTask { source, .. } => source.exit_code(),
             Error::Internal(_) => EXIT_INTERNAL,
         }
+    }
+
+    /// Whether running the same task again may succeed without any change (an executor retries
+    /// these).
+    pub fn is_transient(&self) -> bool {
+        self.exit_code() == EXIT_TRANSIENT
+    }
+
+    /// This error, placed in a grid task.
+    pub fn in_task(self, stage: impl Into<String>, index: usize) -> Self {
+        Error::InTask {
+            stage: stage.into(),
+            index,
+            source: Box::new(self),
+        }
+    }
+
+    pub(crate) fn training(problem: impl Into<String>) -> Self {
+        Error::Training(problem.into())
     }
 
     pub(crate) fn nifti(path: impl Into<PathBuf>, problem: NiftiProblem) -> Self {
@@ -123,6 +171,16 @@ impl Error {
     }
 }
 
+/// I/O errors that say "try again" rather than "this cannot work": what network file systems
+/// (NFS, Lustre) report while a server fails over or a handle goes stale.
+fn is_transient(io: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        io.kind(),
+        TimedOut | Interrupted | WouldBlock | ResourceBusy | StaleNetworkFileHandle
+    )
+}
+
 /// What is wrong with a NIfTI file.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum NiftiProblem {
@@ -157,4 +215,61 @@ pub enum NiftiProblem {
     },
     #[error("{0}")]
     Volume(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error as Io, ErrorKind};
+
+    /// The taxonomy executors act on, one row per kind.
+    #[test]
+    fn exit_codes_by_kind() {
+        let cases = [
+            (Error::invalid("epochs", "must be at least 1"), EXIT_USER),
+            (
+                Error::read("a.json", Io::from(ErrorKind::NotFound)),
+                EXIT_USER,
+            ),
+            (
+                Error::read("a.json", Io::from(ErrorKind::TimedOut)),
+                EXIT_TRANSIENT,
+            ),
+            (
+                Error::write("s/x", Io::from(ErrorKind::StaleNetworkFileHandle)),
+                EXIT_TRANSIENT,
+            ),
+            (
+                Error::write("s/x", Io::from(ErrorKind::PermissionDenied)),
+                EXIT_USER,
+            ),
+            (
+                Error::write("s/x", Io::from(ErrorKind::StorageFull)),
+                EXIT_INTERNAL,
+            ),
+            (Error::training("loss became NaN"), EXIT_TRAINING),
+            (Error::Internal("bug".into()), EXIT_INTERNAL),
+            (
+                Error::training("no sample").in_task("ab12", 3),
+                EXIT_TRAINING,
+            ),
+            (
+                Error::read("p", Io::from(ErrorKind::TimedOut)).in_task("ab12", 0),
+                EXIT_TRANSIENT,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.exit_code(), code, "{error}");
+            assert_eq!(error.is_transient(), code == EXIT_TRANSIENT, "{error}");
+        }
+    }
+
+    #[test]
+    fn task_context_names_stage_and_index() {
+        let e = Error::training("every child diverged").in_task("3f9a", 7);
+        assert_eq!(
+            e.to_string(),
+            "stage 3f9a, task 7: training failed: every child diverged"
+        );
+    }
 }

@@ -14,6 +14,7 @@ pub mod infer;
 pub mod kernels;
 pub mod memory;
 pub mod model;
+pub mod progress;
 pub mod report;
 pub mod seed;
 pub mod train;

@@ -10,8 +10,9 @@ use clap::{Args, Parser, Subcommand};
 
 use awsnet::data::cases::{self, CaseReport};
 use awsnet::data::inspect;
-use awsnet::data::phantom::{self, PhantomConfig};
+use awsnet::data::phantom::{self, PhantomConfig, PreviewRequest};
 use awsnet::error::{EXIT_INTERNAL, EXIT_USER};
+use awsnet::report::contact_sheet::ContactSheet;
 use cli::output::{print_json, print_out};
 
 #[derive(Parser)]
@@ -161,17 +162,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn run_phantom(args: &PhantomArgs) -> anyhow::Result<()> {
     let config = args.config();
-    let bar = indicatif::ProgressBar::new(config.cases as u64).with_style(
-        indicatif::ProgressStyle::with_template("phantom {bar:30} {pos}/{len} cases {elapsed}")
-            .expect("static template"),
-    );
-    let summary = phantom::write_phantoms(
-        &config,
-        &args.out,
-        args.preview.as_deref(),
-        args.force,
-        &bar,
-    )?;
+    let bar = awsnet::progress::for_stderr("phantom", "cases");
+    bar.set_total(config.cases as u64);
+    let mut sheet = ContactSheet::new();
+    let preview = args.preview.as_deref().map(|path| PreviewRequest {
+        path,
+        draw: &mut sheet,
+    });
+    let summary = phantom::write_phantoms(&config, &args.out, preview, args.force, bar.as_ref())?;
     let with_pathology = summary.cases.iter().filter(|c| c.has_pathology).count();
     let mut text = format!(
         "wrote {} cases ({} with pathology) to {}: {}×{} px, {:?} mm, seed {}\n",

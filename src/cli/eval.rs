@@ -37,12 +37,9 @@ pub fn parse_target(name: &str) -> Result<Target, String> {
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template("eval {bar:30} {pos}/{len} cases {elapsed}")
-            .expect("static template"),
-    );
-    let cases = evaluate_dirs(&args.pred, &args.gt, &args.targets, &bar)?;
-    bar.finish_and_clear();
+    let bar = awsnet::progress::for_stderr("eval", "cases");
+    let cases = evaluate_dirs(&args.pred, &args.gt, &args.targets, bar.as_ref())?;
+    bar.finish();
 
     let mut files = Vec::new();
     if let Some(path) = &args.json {

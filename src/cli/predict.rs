@@ -62,20 +62,18 @@ fn run_on<B: AutodiffBackend>(
     let pipeline = load_pipeline::<B>(&args.model, training_device)?;
     let device = training_device.clone();
     let cases = discover(&args.cases)?;
-    let bar = indicatif::ProgressBar::new(cases.len() as u64).with_style(
-        indicatif::ProgressStyle::with_template("predict {bar:30} {pos}/{len} cases {elapsed}")
-            .expect("static template"),
-    );
+    let bar = awsnet::progress::for_stderr("predict", "cases");
+    bar.set_total(cases.len() as u64);
     let mut staged = StagedDir::new(&args.out)?;
     for files in &cases {
         let case = load_case(files)?;
         let labels = predict_case(&pipeline, &case, args.clean_small, &device);
         let name = format!("{}_pred.nii.gz", case.id);
         write_labels(&staged.file(&name), &labels, &case.header)?;
-        bar.inc(1);
+        bar.advance(1);
     }
     let written = staged.commit()?;
-    bar.finish_and_clear();
+    bar.finish();
     print_out(&format!(
         "wrote {} label volumes to {}\n",
         written.len(),

@@ -7,7 +7,8 @@ use clap::Args;
 
 use super::output::print_out;
 use awsnet::backend::{check_cuda, DeviceChoice};
-use awsnet::train::run::{train_run, EpochRecord, TrainConfig};
+use awsnet::train::config::{EpochRecord, TrainConfig};
+use awsnet::train::run::train_run;
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -31,22 +32,21 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let stem = args.config.file_stem().unwrap_or_default();
         PathBuf::from("results").join(stem)
     });
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template(
-            "train {bar:30} {pos}/{len} samples {elapsed} (eta {eta})",
-        )
-        .expect("static template"),
-    );
+    let bar = awsnet::progress::for_stderr("train", "samples");
     let history = match args.device {
-        DeviceChoice::Cpu => {
-            train_run::<Autodiff<Flex>>(&config, &out, args.resume, &Default::default(), &bar)?
-        }
+        DeviceChoice::Cpu => train_run::<Autodiff<Flex>>(
+            &config,
+            &out,
+            args.resume,
+            &Default::default(),
+            bar.as_ref(),
+        )?,
         DeviceChoice::Cuda(index) => {
             check_cuda(index)?;
-            train_cuda(&config, &out, args.resume, index, &bar)?
+            train_cuda(&config, &out, args.resume, index, bar.as_ref())?
         }
     };
-    bar.finish_and_clear();
+    bar.finish();
     print_out(&summary(&history, &out))
 }
 
@@ -56,7 +56,7 @@ fn train_cuda(
     out: &std::path::Path,
     resume: bool,
     index: usize,
-    bar: &indicatif::ProgressBar,
+    bar: &dyn awsnet::progress::Progress,
 ) -> awsnet::Result<Vec<EpochRecord>> {
     use burn::backend::cuda::CudaDevice;
     use burn::backend::Cuda;
@@ -69,7 +69,7 @@ fn train_cuda(
     _: &std::path::Path,
     _: bool,
     _: usize,
-    _: &indicatif::ProgressBar,
+    _: &dyn awsnet::progress::Progress,
 ) -> awsnet::Result<Vec<EpochRecord>> {
     // check_cuda() has already refused: this build has no CUDA backend.
     Err(awsnet::Error::Internal("CUDA backend not built".into()))

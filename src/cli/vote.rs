@@ -25,20 +25,18 @@ pub struct VoteArgs {
 pub fn run(args: &VoteArgs) -> anyhow::Result<()> {
     let cases = match_inputs(&args.inputs)?;
     check_out_is_not_an_input(&args.out, &args.inputs)?;
-    let bar = indicatif::ProgressBar::new(cases.len() as u64).with_style(
-        indicatif::ProgressStyle::with_template("vote {bar:30} {pos}/{len} cases {elapsed}")
-            .expect("static template"),
-    );
+    let bar = awsnet::progress::for_stderr("vote", "cases");
+    bar.set_total(cases.len() as u64);
     // Dropped uncommitted on any error, which removes everything staged so far.
     let mut staged = StagedDir::new(&args.out)?;
     for case in &cases {
         let voted = vote_case(case)?;
         let name = format!("{}_pred.nii.gz", case.case);
         write_i16(&staged.file(&name), &voted.labels, &voted.header)?;
-        bar.inc(1);
+        bar.advance(1);
     }
     let written = staged.commit()?;
-    bar.finish_and_clear();
+    bar.finish();
     print_out(&format!(
         "voted {} cases from {} inputs into {}\n",
         written.len(),

@@ -21,6 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
+use super::adam;
 use crate::error::{Error, Result};
 
 /// Supervised layers (deep-supervision heads).
@@ -92,6 +93,7 @@ impl ControllerConfig {
 
 /// Adam's moments for θ.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Adam {
     pub first: [[f64; ACTIONS]; LAYERS],
     pub second: [[f64; ACTIONS]; LAYERS],
@@ -100,6 +102,7 @@ pub struct Adam {
 
 /// The controller's whole state between epochs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ControllerState {
     pub theta: [[f64; ACTIONS]; LAYERS],
     pub adam: Adam,
@@ -116,6 +119,7 @@ pub struct ControllerState {
 
 /// What one update decided, kept in the state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateSummary {
     pub epoch: u64,
     pub mean_reward: f64,
@@ -127,6 +131,7 @@ pub struct UpdateSummary {
 
 /// One draw of the policy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Sample {
     pub index: usize,
     /// Index into {−step, 0, +step} per layer.
@@ -137,6 +142,7 @@ pub struct Sample {
 
 /// What a trained child reports back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SampleResult {
     pub sample: Sample,
     /// Validation Dice of the network's pathology class.
@@ -145,6 +151,7 @@ pub struct SampleResult {
 
 /// One sample's line in the epoch record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SampleRecord {
     pub index: usize,
     pub actions: [usize; LAYERS],
@@ -157,6 +164,7 @@ pub struct SampleRecord {
 
 /// Everything one update did, for the JSON-lines log users read to see whether the policy moves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EpochRecord {
     /// The auto-weighted epoch this update closes (1-based).
     pub epoch: u64,
@@ -268,10 +276,6 @@ pub fn sample(
         .collect()
 }
 
-const ADAM_BETA1: f64 = 0.9;
-const ADAM_BETA2: f64 = 0.999;
-const ADAM_EPSILON: f64 = 1e-8;
-
 /// Closes an auto-weighted epoch: rewards, baseline, one Adam step on θ, and the next parent.
 /// `drawn` is how many samples were drawn (to record the missing ones); `results` may hold any
 /// number from 1 to `drawn` of them. Returns the new state and the epoch's record.
@@ -303,13 +307,10 @@ fn conclude_epoch(
     learn: bool,
 ) -> Result<(ControllerState, EpochRecord)> {
     if results.is_empty() {
-        return Err(Error::InvalidArgument {
-            field: "controller update".into(),
-            problem: format!(
-                "none of the {drawn} samples of auto-weighted epoch {} reported a result",
-                state.epoch + 1
-            ),
-        });
+        return Err(Error::training(format!(
+            "none of the {drawn} samples of auto-weighted epoch {} reported a result",
+            state.epoch + 1
+        )));
     }
     for r in results {
         if !(r.dice.is_finite() && (0.0..=1.0).contains(&r.dice)) {
@@ -390,19 +391,15 @@ fn conclude_epoch(
 
 /// One Adam step on θ, coordinate by coordinate over the 4 × 3 logits.
 fn adam_step(state: &mut ControllerState, grad: &[[f64; ACTIONS]; LAYERS], learning_rate: f64) {
-    state.adam.steps += 1;
-    let t = state.adam.steps.min(i32::MAX as u64) as i32;
-    let coordinates = (0..LAYERS).flat_map(|l| (0..ACTIONS).map(move |a| (l, a)));
-    for (l, a) in coordinates {
-        let g = grad[l][a];
-        let m = ADAM_BETA1 * state.adam.first[l][a] + (1.0 - ADAM_BETA1) * g;
-        let v = ADAM_BETA2 * state.adam.second[l][a] + (1.0 - ADAM_BETA2) * g * g;
-        state.adam.first[l][a] = m;
-        state.adam.second[l][a] = v;
-        let m_hat = m / (1.0 - ADAM_BETA1.powi(t));
-        let v_hat = v / (1.0 - ADAM_BETA2.powi(t));
-        state.theta[l][a] -= learning_rate * m_hat / (v_hat.sqrt() + ADAM_EPSILON);
-    }
+    adam::step(
+        state.theta.as_flattened_mut(),
+        grad.as_flattened(),
+        state.adam.first.as_flattened_mut(),
+        state.adam.second.as_flattened_mut(),
+        &mut state.adam.steps,
+        learning_rate,
+        adam::EPSILON_TORCH,
+    );
 }
 
 #[cfg(test)]

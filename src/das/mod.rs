@@ -7,5 +7,6 @@
 //! functions here decide what the next children train with. That split is what will let the grid
 //! runner train the K children as separate array tasks and update the controller in a reducer.
 
+pub mod adam;
 pub mod controller;
 pub mod weighting;

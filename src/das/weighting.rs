@@ -22,6 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
+use super::adam;
 use super::controller::{
     self, softmax, ControllerConfig, ControllerState, SampleResult, ACTIONS, LAYERS,
 };
@@ -111,22 +112,96 @@ impl Default for WeightingConfig {
     }
 }
 
-/// The search's state between epochs, saved in every checkpoint.
+/// The weighting's state between epochs, saved in every checkpoint: one variant per shape of
+/// state the kinds keep.
+///
+/// Saved in the shape it has always had (`{beta, controller, population, learned}`), so older
+/// checkpoints resume and the same run writes the same bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WeightingState {
-    /// The parent's β.
-    pub beta: [f64; LAYERS],
-    /// `das`: the controller; `norl`: a controller whose policy stays uniform.
-    pub controller: Option<ControllerState>,
-    /// `genetic`: the population to train next.
-    pub population: Vec<[f64; LAYERS]>,
+#[serde(into = "StateRecord", try_from = "StateRecord")]
+pub enum WeightingState {
+    /// `equal`, `fixed`, `decay`: nothing is searched; β₀ is kept for the record.
+    Fixed { beta: [f64; LAYERS] },
+    /// `das` and `norl`: the controller (for `norl` one whose policy stays uniform); its β is
+    /// the parent's.
+    Policy(Box<ControllerState>),
+    /// `genetic`: the parent's β and the population to train next.
+    Genetic {
+        beta: [f64; LAYERS],
+        population: Vec<[f64; LAYERS]>,
+    },
     /// `gradient`: β with its optimiser moments.
+    Gradient(LearnedBeta),
+}
+
+impl WeightingState {
+    /// The parent's β: what α = softmax(β) is trained with outside the search epochs.
+    pub fn beta(&self) -> [f64; LAYERS] {
+        match self {
+            WeightingState::Fixed { beta } | WeightingState::Genetic { beta, .. } => *beta,
+            WeightingState::Policy(controller) => controller.beta,
+            WeightingState::Gradient(learned) => learned.beta,
+        }
+    }
+}
+
+/// How [`WeightingState`] is written in a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateRecord {
+    beta: [f64; LAYERS],
+    controller: Option<ControllerState>,
+    population: Vec<[f64; LAYERS]>,
     #[serde(default)]
-    pub learned: Option<LearnedBeta>,
+    learned: Option<LearnedBeta>,
+}
+
+impl From<WeightingState> for StateRecord {
+    fn from(state: WeightingState) -> Self {
+        let beta = state.beta();
+        let mut record = StateRecord {
+            beta,
+            controller: None,
+            population: Vec::new(),
+            learned: None,
+        };
+        match state {
+            WeightingState::Fixed { .. } => {}
+            WeightingState::Policy(controller) => record.controller = Some(*controller),
+            WeightingState::Genetic { population, .. } => record.population = population,
+            WeightingState::Gradient(learned) => record.learned = Some(learned),
+        }
+        record
+    }
+}
+
+impl TryFrom<StateRecord> for WeightingState {
+    type Error = String;
+
+    fn try_from(record: StateRecord) -> std::result::Result<Self, String> {
+        let parts = (
+            record.controller,
+            record.population.is_empty(),
+            record.learned,
+        );
+        match parts {
+            (None, true, None) => Ok(WeightingState::Fixed { beta: record.beta }),
+            (Some(controller), true, None) => Ok(WeightingState::Policy(Box::new(controller))),
+            (None, false, None) => Ok(WeightingState::Genetic {
+                beta: record.beta,
+                population: record.population,
+            }),
+            (None, true, Some(learned)) => Ok(WeightingState::Gradient(learned)),
+            _ => Err(
+                "a weighting state holds at most one of controller, population and learned".into(),
+            ),
+        }
+    }
 }
 
 /// β and its Adam moments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LearnedBeta {
     pub beta: [f64; LAYERS],
     pub first: [f64; LAYERS],
@@ -148,18 +223,84 @@ impl LearnedBeta {
         softmax(&self.beta)
     }
 
-    /// One Adam step (β₁ 0.9, β₂ 0.999, ε 1e-5: burn's defaults, which the network's Adam uses).
+    /// One Adam step with burn's ε, which the network's Adam uses.
     pub fn step(&mut self, grad: [f64; LAYERS], learning_rate: f64) {
-        self.steps += 1;
-        let t = self.steps.min(i32::MAX as u64) as i32;
-        for (l, g) in grad.into_iter().enumerate() {
-            self.first[l] = 0.9 * self.first[l] + 0.1 * g;
-            self.second[l] = 0.999 * self.second[l] + 0.001 * g * g;
-            let m_hat = self.first[l] / (1.0 - 0.9f64.powi(t));
-            let v_hat = self.second[l] / (1.0 - 0.999f64.powi(t));
-            self.beta[l] -= learning_rate * m_hat / (v_hat.sqrt() + 1e-5);
+        adam::step(
+            &mut self.beta,
+            &grad,
+            &mut self.first,
+            &mut self.second,
+            &mut self.steps,
+            learning_rate,
+            adam::EPSILON_BURN,
+        );
+    }
+}
+
+/// One line of `weighting.jsonl`: what one auto-weighted (or, for `gradient`, learning) epoch
+/// decided, tagged by the weighting's kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "weighting", rename_all = "snake_case")]
+pub enum WeightingLine {
+    Das(controller::EpochRecord),
+    Norl(controller::EpochRecord),
+    Genetic(GeneticRecord),
+    Gradient(GradientRecord),
+}
+
+impl WeightingLine {
+    /// Number the line by the run's epoch (1-based).
+    pub fn set_epoch(&mut self, epoch: u64) {
+        match self {
+            WeightingLine::Das(r) | WeightingLine::Norl(r) => r.epoch = epoch,
+            WeightingLine::Genetic(r) => r.epoch = epoch,
+            WeightingLine::Gradient(r) => r.epoch = epoch,
         }
     }
+}
+
+/// One generation of the genetic search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneticRecord {
+    pub epoch: u64,
+    pub samples: Vec<GeneticSample>,
+    /// Indices of population members that reported no score.
+    pub missing: Vec<usize>,
+    pub chosen: usize,
+    /// β of the next parent.
+    pub beta: [f64; LAYERS],
+    pub next_population: Vec<[f64; LAYERS]>,
+}
+
+/// One scored member of a generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneticSample {
+    pub index: usize,
+    pub beta: [f64; LAYERS],
+    pub alpha: [f64; LAYERS],
+    pub dice: f64,
+}
+
+/// β and α after an epoch of the `gradient` comparator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GradientRecord {
+    pub epoch: u64,
+    pub beta: [f64; LAYERS],
+    pub alpha: [f64; LAYERS],
+}
+
+/// What closing an auto-weighted epoch decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conclusion {
+    /// The state the next epoch starts from.
+    pub state: WeightingState,
+    /// Index of the child that becomes the parent.
+    pub chosen: usize,
+    /// The epoch's line for `weighting.jsonl` (numbered by the caller).
+    pub line: WeightingLine,
 }
 
 /// One child to train in an auto-weighted epoch.
@@ -314,38 +455,34 @@ impl WeightingConfig {
             self.controller.initial_beta[l] + u * self.beta_jitter
         });
         let controller_seed = seed::derive(run_seed, "controller-init", 0);
-        let controller = match self.kind {
-            WeightingKind::Das => Some(ControllerState {
+        match self.kind {
+            WeightingKind::Das => WeightingState::Policy(Box::new(ControllerState {
                 beta,
                 ..controller::init(&self.controller, controller_seed)
-            }),
-            WeightingKind::Norl => Some(ControllerState {
+            })),
+            WeightingKind::Norl => WeightingState::Policy(Box::new(ControllerState {
                 beta,
                 theta: [[0.0; ACTIONS]; LAYERS],
                 ..controller::init(&self.controller, controller_seed)
-            }),
-            _ => None,
-        };
-        let population = if self.kind == WeightingKind::Genetic {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed::derive(run_seed, "population", 0));
-            let normal = Normal::new(0.0, self.genetic.initial_sd).expect("validated sd");
-            (0..self.samples)
-                .map(|j| {
-                    if j == 0 {
-                        beta
-                    } else {
-                        std::array::from_fn(|l| beta[l] + normal.sample(&mut rng))
-                    }
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        WeightingState {
-            beta,
-            controller,
-            population,
-            learned: (self.kind == WeightingKind::Gradient).then(|| LearnedBeta::new(beta)),
+            })),
+            WeightingKind::Genetic => {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed::derive(run_seed, "population", 0));
+                let normal = Normal::new(0.0, self.genetic.initial_sd).expect("validated sd");
+                let population = (0..self.samples)
+                    .map(|j| {
+                        if j == 0 {
+                            beta
+                        } else {
+                            std::array::from_fn(|l| beta[l] + normal.sample(&mut rng))
+                        }
+                    })
+                    .collect();
+                WeightingState::Genetic { beta, population }
+            }
+            WeightingKind::Gradient => WeightingState::Gradient(LearnedBeta::new(beta)),
+            WeightingKind::Equal | WeightingKind::Fixed | WeightingKind::Decay => {
+                WeightingState::Fixed { beta }
+            }
         }
     }
 
@@ -361,14 +498,14 @@ impl WeightingConfig {
             WeightingKind::Norl
             | WeightingKind::Genetic
             | WeightingKind::Das
-            | WeightingKind::Gradient => softmax(&state.beta),
+            | WeightingKind::Gradient => softmax(&state.beta()),
         }
     }
 
     /// The children of an auto-weighted epoch, reproducible from `epoch_seed`.
     pub fn candidates(&self, state: &WeightingState, epoch_seed: u64) -> Vec<Candidate> {
-        match (&state.controller, self.kind) {
-            (Some(controller), _) => {
+        match state {
+            WeightingState::Policy(controller) => {
                 controller::sample(controller, &self.controller, self.samples, epoch_seed)
                     .into_iter()
                     .map(|s| Candidate {
@@ -379,8 +516,7 @@ impl WeightingConfig {
                     })
                     .collect()
             }
-            (None, WeightingKind::Genetic) => state
-                .population
+            WeightingState::Genetic { population, .. } => population
                 .iter()
                 .enumerate()
                 .map(|(index, beta)| Candidate {
@@ -390,20 +526,20 @@ impl WeightingConfig {
                     actions: None,
                 })
                 .collect(),
-            _ => Vec::new(),
+            WeightingState::Fixed { .. } | WeightingState::Gradient(_) => Vec::new(),
         }
     }
 
     /// Closes an auto-weighted epoch from the children's scores (any non-empty subset of the
-    /// candidates): the next state, the index of the child that becomes the parent, and the
-    /// epoch's record for `weighting.jsonl`.
+    /// candidates): the next state, the child that becomes the parent, and the epoch's record.
+    /// Children absent from `scores` (failed, diverged or lost) are recorded as missing.
     pub fn conclude(
         &self,
         state: &WeightingState,
         candidates: &[Candidate],
         scores: &[Score],
         epoch_seed: u64,
-    ) -> Result<(WeightingState, usize, serde_json::Value)> {
+    ) -> Result<Conclusion> {
         let scored: Vec<(&Candidate, f64)> = scores
             .iter()
             .map(|s| {
@@ -416,61 +552,68 @@ impl WeightingConfig {
                     })
             })
             .collect::<Result<_>>()?;
-        match (&state.controller, self.kind) {
-            (Some(controller), kind) => {
-                let results: Vec<SampleResult> = scored
-                    .iter()
-                    .map(|(c, dice)| SampleResult {
-                        sample: controller::sample_with(
-                            controller,
-                            &self.controller,
-                            c.index,
-                            c.actions.expect("policy candidates have moves"),
-                        ),
-                        dice: *dice,
-                    })
-                    .collect();
-                let conclude = match kind {
-                    // No policy learning: only the best child is kept.
-                    WeightingKind::Norl => controller::select_best,
-                    _ => controller::update,
-                };
-                let (next, record) =
-                    conclude(controller, &self.controller, candidates.len(), &results)?;
-                let chosen = record.chosen;
-                let mut record = to_json(&record)?;
-                record["weighting"] = serde_json::json!(kind);
-                Ok((
-                    WeightingState {
-                        beta: next.beta,
-                        controller: Some(next),
-                        population: Vec::new(),
-                        learned: None,
-                    },
-                    chosen,
-                    record,
-                ))
+        match state {
+            WeightingState::Policy(controller) => {
+                self.conclude_policy(controller, candidates.len(), &scored)
             }
-            (None, WeightingKind::Genetic) => self.next_generation(state, &scored, epoch_seed),
-            _ => Err(Error::Internal(format!(
-                "{:?} has no auto-weighted epochs",
-                self.kind
-            ))),
+            WeightingState::Genetic { population, .. } => {
+                self.next_generation(population.len(), &scored, epoch_seed)
+            }
+            WeightingState::Fixed { .. } | WeightingState::Gradient(_) => Err(Error::Internal(
+                format!("{:?} has no auto-weighted epochs", self.kind),
+            )),
         }
+    }
+
+    /// REINFORCE (`das`) or selection alone (`norl`).
+    fn conclude_policy(
+        &self,
+        controller: &ControllerState,
+        drawn: usize,
+        scored: &[(&Candidate, f64)],
+    ) -> Result<Conclusion> {
+        let results: Vec<SampleResult> = scored
+            .iter()
+            .map(|(c, dice)| SampleResult {
+                sample: controller::sample_with(
+                    controller,
+                    &self.controller,
+                    c.index,
+                    c.actions.expect("policy candidates have moves"),
+                ),
+                dice: *dice,
+            })
+            .collect();
+        let (next, record) = match self.kind {
+            // No policy learning: only the best child is kept.
+            WeightingKind::Norl => {
+                controller::select_best(controller, &self.controller, drawn, &results)?
+            }
+            _ => controller::update(controller, &self.controller, drawn, &results)?,
+        };
+        let chosen = record.chosen;
+        let line = match self.kind {
+            WeightingKind::Norl => WeightingLine::Norl(record),
+            _ => WeightingLine::Das(record),
+        };
+        Ok(Conclusion {
+            state: WeightingState::Policy(Box::new(next)),
+            chosen,
+            line,
+        })
     }
 
     /// Selection, crossover and mutation on the population's β.
     fn next_generation(
         &self,
-        state: &WeightingState,
+        drawn: usize,
         scored: &[(&Candidate, f64)],
         epoch_seed: u64,
-    ) -> Result<(WeightingState, usize, serde_json::Value)> {
+    ) -> Result<Conclusion> {
         if scored.is_empty() {
-            return Err(Error::invalid(
-                "genetic generation",
-                "no child of the population reported a score",
-            ));
+            return Err(Error::training(format!(
+                "none of the {drawn} members of the genetic population reported a score"
+            )));
         }
         let mut ranked: Vec<&(&Candidate, f64)> = scored.iter().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.index.cmp(&b.0.index)));
@@ -496,32 +639,33 @@ impl WeightingConfig {
             population.push(child);
         }
         let best = ranked[0].0;
-        let record = serde_json::json!({
-            "weighting": WeightingKind::Genetic,
-            "samples": scored.iter().map(|(c, dice)| serde_json::json!({
-                "index": c.index, "beta": c.beta, "alpha": c.alpha, "dice": dice,
-            })).collect::<Vec<_>>(),
-            "missing": state.population.len().saturating_sub(scored.len()),
-            "chosen": best.index,
-            "beta": best.beta,
-            "next_population": population,
+        let line = WeightingLine::Genetic(GeneticRecord {
+            epoch: 0,
+            samples: scored
+                .iter()
+                .map(|(c, dice)| GeneticSample {
+                    index: c.index,
+                    beta: c.beta,
+                    alpha: c.alpha,
+                    dice: *dice,
+                })
+                .collect(),
+            missing: (0..drawn)
+                .filter(|i| !scored.iter().any(|(c, _)| c.index == *i))
+                .collect(),
+            chosen: best.index,
+            beta: best.beta,
+            next_population: population.clone(),
         });
-        Ok((
-            WeightingState {
+        Ok(Conclusion {
+            state: WeightingState::Genetic {
                 beta: best.beta,
-                controller: None,
                 population,
-                learned: None,
             },
-            best.index,
-            record,
-        ))
+            chosen: best.index,
+            line,
+        })
     }
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value> {
-    serde_json::to_value(value)
-        .map_err(|e| Error::Internal(format!("encoding a weighting record: {e}")))
 }
 
 #[cfg(test)]
@@ -573,13 +717,13 @@ mod tests {
             ..config(WeightingKind::Das)
         };
         let (a, b) = (weighting.initial_state(1), weighting.initial_state(2));
-        assert_ne!(a.beta, b.beta);
+        assert_ne!(a.beta(), b.beta());
         assert_eq!(a, weighting.initial_state(1));
-        for (beta, start) in a.beta.iter().zip([0.5, 0.5, 0.5, 1.0]) {
+        for (beta, start) in a.beta().iter().zip([0.5, 0.5, 0.5, 1.0]) {
             assert!((beta - start).abs() <= 0.1);
         }
         assert_eq!(
-            config(WeightingKind::Das).initial_state(9).beta,
+            config(WeightingKind::Das).initial_state(9).beta(),
             [0.5, 0.5, 0.5, 1.0]
         );
     }
@@ -598,38 +742,75 @@ mod tests {
                     dice: 0.1 * c.index as f64,
                 })
                 .collect();
-            let (next, chosen, record) = weighting
+            let done = weighting
                 .conclude(&state, &candidates, &scores, 11)
                 .unwrap();
-            assert_eq!(chosen, 3, "best Dice");
-            assert_eq!(next.beta, candidates[3].beta);
-            let before = state.controller.unwrap().theta;
-            let after = next.controller.unwrap().theta;
+            assert_eq!(done.chosen, 3, "best Dice");
+            assert_eq!(done.state.beta(), candidates[3].beta);
+            let theta = |s: &WeightingState| match s {
+                WeightingState::Policy(c) => c.theta,
+                other => panic!("not a policy state: {other:?}"),
+            };
+            let (before, after) = (theta(&state), theta(&done.state));
             assert_eq!(before != after, learns, "{kind:?}");
+            let record = match (&done.line, kind) {
+                (WeightingLine::Norl(r), WeightingKind::Norl) => r,
+                (WeightingLine::Das(r), WeightingKind::Das) => r,
+                (line, _) => panic!("{kind:?} wrote {line:?}"),
+            };
             if kind == WeightingKind::Norl {
                 assert_eq!(before, [[0.0; ACTIONS]; LAYERS]);
-                let zeros = [[0.0; ACTIONS]; LAYERS];
-                assert_eq!(record["theta"], serde_json::json!(zeros));
+                assert_eq!(record.theta, [[0.0; ACTIONS]; LAYERS]);
             }
-            assert_eq!(record["samples"].as_array().unwrap().len(), 4);
+            assert_eq!(record.samples.len(), 4);
         }
     }
 
-    /// Adam's first step moves each β by the learning rate against its gradient's sign
-    /// (m̂ = g, v̂ = g², so the step is lr·g/(|g| + ε)).
+    /// A state is saved in one shape whatever its kind, reads back to the same variant, and
+    /// a line carries its kind as the `weighting` tag.
     #[test]
-    fn learned_beta_first_adam_step_by_hand() {
-        let mut learned = LearnedBeta::new([0.5, 0.5, 0.5, 1.0]);
-        learned.step([2.0, -0.5, 0.0, 1e-3], 0.01);
-        let expected = [
-            0.5 - 0.01 * 2.0 / (2.0 + 1e-5),
-            0.5 + 0.01 * 0.5 / (0.5 + 1e-5),
-            0.5,
-            1.0 - 0.01 * 1e-3 / (1e-3 + 1e-5),
-        ];
-        for (b, e) in learned.beta.iter().zip(expected) {
-            assert!((b - e).abs() < 1e-12, "{:?}", learned.beta);
+    fn states_and_lines_round_trip_through_json() {
+        for kind in [
+            WeightingKind::Equal,
+            WeightingKind::Das,
+            WeightingKind::Norl,
+            WeightingKind::Genetic,
+            WeightingKind::Gradient,
+        ] {
+            let state = config(kind).initial_state(4);
+            let json = serde_json::to_value(&state).unwrap();
+            for field in ["beta", "controller", "population", "learned"] {
+                assert!(json.get(field).is_some(), "{kind:?} lacks {field}: {json}");
+            }
+            let back: WeightingState = serde_json::from_value(json).unwrap();
+            assert_eq!(back, state);
         }
+        let line = WeightingLine::Gradient(GradientRecord {
+            epoch: 3,
+            beta: [0.0; 4],
+            alpha: [0.25; 4],
+        });
+        let text = serde_json::to_string(&line).unwrap();
+        assert!(
+            text.starts_with(r#"{"weighting":"gradient","epoch":3"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<WeightingLine>(&text).unwrap(), line);
+        let extra = text.replace(r#""epoch":3"#, r#""epoch":3,"surprise":1"#);
+        assert!(serde_json::from_str::<WeightingLine>(&extra).is_err());
+    }
+
+    /// β of `gradient` takes burn's ε, like the network it is trained beside.
+    #[test]
+    fn learned_beta_steps_with_burns_epsilon() {
+        let mut learned = LearnedBeta::new([0.5, 0.5, 0.5, 1.0]);
+        learned.step([0.0, 0.0, 0.0, 1e-5], 0.01);
+        // First step: lr·g/(|g| + ε) = 0.01·1e-5/(1e-5 + 1e-5).
+        assert!(
+            (learned.beta[3] - (1.0 - 0.005)).abs() < 1e-12,
+            "{learned:?}"
+        );
+        assert_eq!(learned.beta[..3], [0.5; 3]);
         assert_eq!(learned.steps, 1);
         assert_eq!(learned.alpha(), softmax(&learned.beta));
     }
@@ -638,7 +819,11 @@ mod tests {
     fn genetic_generation_keeps_the_better_half_and_is_reproducible() {
         let weighting = config(WeightingKind::Genetic);
         let state = weighting.initial_state(5);
-        assert_eq!(state.population.len(), 4);
+        let population = |s: &WeightingState| match s {
+            WeightingState::Genetic { population, .. } => population.clone(),
+            other => panic!("not a genetic state: {other:?}"),
+        };
+        assert_eq!(population(&state).len(), 4);
         let candidates = weighting.candidates(&state, 8);
         let dice = [0.2, 0.9, 0.5, 0.1];
         let scores: Vec<Score> = dice
@@ -646,23 +831,27 @@ mod tests {
             .enumerate()
             .map(|(index, &dice)| Score { index, dice })
             .collect();
-        let (next, chosen, _) = weighting.conclude(&state, &candidates, &scores, 8).unwrap();
-        assert_eq!(chosen, 1);
-        assert_eq!(next.beta, candidates[1].beta);
-        assert_eq!(next.population.len(), 4);
+        let done = weighting.conclude(&state, &candidates, &scores, 8).unwrap();
+        assert_eq!(done.chosen, 1);
+        assert_eq!(done.state.beta(), candidates[1].beta);
+        let next = population(&done.state);
+        assert_eq!(next.len(), 4);
         // Survivors, best first: children 1 and 2.
-        assert_eq!(next.population[0], candidates[1].beta);
-        assert_eq!(next.population[1], candidates[2].beta);
-        let again = weighting
-            .conclude(&state, &candidates, &scores, 8)
-            .unwrap()
-            .0;
-        assert_eq!(again, next);
-        // With one score missing the generation still forms, from what was reported.
-        let (partial, chosen, _) = weighting
+        assert_eq!(next[0], candidates[1].beta);
+        assert_eq!(next[1], candidates[2].beta);
+        let again = weighting.conclude(&state, &candidates, &scores, 8).unwrap();
+        assert_eq!(again, done);
+        // With one score missing the generation still forms, from what was reported, and the
+        // record names the missing member.
+        let partial = weighting
             .conclude(&state, &candidates, &scores[..3], 8)
             .unwrap();
-        assert_eq!((chosen, partial.population.len()), (1, 4));
-        assert!(weighting.conclude(&state, &candidates, &[], 8).is_err());
+        assert_eq!((partial.chosen, population(&partial.state).len()), (1, 4));
+        match &partial.line {
+            WeightingLine::Genetic(r) => assert_eq!(r.missing, vec![3]),
+            line => panic!("{line:?}"),
+        }
+        let none = weighting.conclude(&state, &candidates, &[], 8).unwrap_err();
+        assert_eq!(none.exit_code(), crate::error::EXIT_TRAINING, "{none}");
     }
 }

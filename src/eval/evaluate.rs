@@ -6,12 +6,13 @@ use std::path::Path;
 use ndarray::{Array3, ArrayView3};
 use rayon::prelude::*;
 
-use super::matching::{pair_cases, CasePair};
 use super::metrics::{compare_masks, MaskMetrics};
 use crate::data::inspect::affine;
 use crate::data::labels::{codes_from_values, Target};
+use crate::data::matching::{pair_cases, CasePair};
 use crate::data::nifti_read::{into_volume3, read_nifti, same_spacing, spacing3};
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 
 /// Relative tolerance on affine entries before prediction and reference count as placed
 /// differently.
@@ -39,7 +40,7 @@ pub fn evaluate_dirs(
     pred_dir: &Path,
     gt_dir: &Path,
     targets: &[Target],
-    progress: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<Vec<CaseEvaluation>> {
     if targets.is_empty() {
         return Err(Error::invalid("--targets", "no target given"));
@@ -52,12 +53,12 @@ pub fn evaluate_dirs(
         return Err(Error::invalid("--targets", format!("{t} is listed twice")));
     }
     let pairs = pair_cases(pred_dir, gt_dir)?;
-    progress.set_length(pairs.len() as u64);
+    progress.set_total(pairs.len() as u64);
     let results: Vec<Result<CaseEvaluation>> = pairs
         .par_iter()
         .map(|pair| {
             let result = evaluate_pair(pair, targets);
-            progress.inc(1);
+            progress.advance(1);
             result
         })
         .collect();

@@ -2,15 +2,14 @@
 //!
 //! - [`metrics`]: Dice, Jaccard, Hausdorff (HD, HD95) and surface distances (ASSD) of one mask
 //!   pair, in millimetres, with the empty-mask policy; [`surface`] and [`edt`] under it.
-//! - [`matching`], [`evaluate`], [`summary`]: `awsnet eval` over two directories of MyoPS label
-//!   volumes, and the JSON and CSV it writes.
+//! - [`evaluate`], [`summary`]: `awsnet eval` over two directories of MyoPS label volumes (paired
+//!   by case id, `data::matching`), and the JSON and CSV it writes.
 //! - [`stats`]: paired tests between two evaluations and Holm's correction (`awsnet stats`).
 //!
 //! Nothing here depends on burn: evaluating predictions needs no model code.
 
 pub mod edt;
 pub mod evaluate;
-pub mod matching;
 pub mod metrics;
 pub mod stats;
 pub mod summary;

@@ -17,7 +17,8 @@ use crate::data::preprocess::{
 use crate::error::{Error, Result};
 use crate::model::unet::UNet;
 use crate::train::checkpoint::load_checkpoint;
-use crate::train::run::{run_checkpoint, TrainConfig, Which};
+use crate::train::config::TrainConfig;
+use crate::train::run_dir::{run_checkpoint, Which};
 use crate::train::samples::{Network, SampleGeometry};
 
 /// Scar components smaller than this (pixels) are removed by the optional clean-up.

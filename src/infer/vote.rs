@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use ndarray::Array3;
 use nifti::NiftiHeader;
 
+use crate::data::matching::label_files;
 use crate::data::nifti_read::{into_volume3, read_nifti, same_spacing, spacing3};
 use crate::error::{Error, Result};
-use crate::eval::matching::label_files;
 
 /// One case's label volumes, one per input, in input order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,6 +13,7 @@
 use ndarray::Array3;
 
 use crate::data::labels::Label;
+use crate::data::phantom::Preview;
 use crate::error::{Error, Result};
 
 /// Largest tile side in pixels; bigger slices are subsampled by a whole factor.
@@ -147,6 +148,17 @@ impl ContactSheet {
             .and_then(|mut writer| writer.write_image_data(&rgb))
             .map_err(|e| Error::Internal(format!("PNG encoding: {e}")))?;
         Ok(out)
+    }
+}
+
+/// A phantom run's preview: the sheet of its first cases with their labels.
+impl Preview for ContactSheet {
+    fn add_case(&mut self, images: &[Array3<f32>; 3], labels: &Array3<u16>) {
+        ContactSheet::add_case(self, images, Some(labels));
+    }
+
+    fn png(&self) -> Result<Vec<u8>> {
+        ContactSheet::png(self)
     }
 }
 

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::StagedDir;
+use crate::das::weighting::WeightingState;
 use crate::error::{Error, Result};
 use crate::model::unet::{UNet, UNetConfig};
 
@@ -48,6 +49,7 @@ const FORMAT: u32 = 1;
 
 /// Where training stands, beside the weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrainState {
     /// Epochs completed.
     pub epoch: u64,
@@ -55,9 +57,23 @@ pub struct TrainState {
     pub seed: u64,
     /// Deep-supervision weights in use.
     pub alpha: Vec<f64>,
-    /// Whatever else the caller keeps (β, controller state, …).
+    /// The weighting's state (β, controller, population…), for runs with a `weighting`.
     #[serde(default)]
-    pub extra: serde_json::Value,
+    pub extra: Option<StateExtra>,
+}
+
+/// What a checkpoint keeps beyond the epoch, seed and α.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateExtra {
+    pub weighting: WeightingState,
+}
+
+impl TrainState {
+    /// The weighting's state, if the run has a `weighting`.
+    pub fn weighting(&self) -> Option<&WeightingState> {
+        self.extra.as_ref().map(|e| &e.weighting)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -403,7 +419,7 @@ mod tests {
     }
 
     fn run_epoch(model: UNet<B>, opt: &mut AdamOf<B>, epoch: u64) -> UNet<B> {
-        let bar = indicatif::ProgressBar::hidden();
+        let bar = crate::progress::Silent;
         train_epoch(
             model,
             opt,
@@ -420,7 +436,7 @@ mod tests {
             epoch,
             seed: 9,
             alpha: vec![0.1, 0.2, 0.3, 0.4],
-            extra: serde_json::Value::Null,
+            extra: None,
         }
     }
 

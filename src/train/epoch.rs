@@ -12,10 +12,12 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::config::ValidationDice;
 use super::loss::{deep_supervision, LossConfig};
 use super::samples::Sample;
 use crate::data::augment::{augment, AugmentConfig, AugmentParams};
 use crate::model::unet::UNet;
+use crate::progress::Progress;
 use crate::seed;
 
 /// What one epoch does besides the data.
@@ -88,7 +90,7 @@ pub fn train_epoch<B, O>(
     samples: &[Sample],
     settings: &EpochSettings,
     device: &B::Device,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> (UNet<B>, f64)
 where
     B: AutodiffBackend,
@@ -106,21 +108,9 @@ where
         batches += 1;
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(settings.learning_rate, model, grads);
-        progress.inc(chunk.len() as u64);
+        progress.advance(chunk.len() as u64);
     }
     (model, total / batches.max(1) as f64)
-}
-
-/// Dice of one class over validation samples, two ways.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ValidationDice {
-    /// Mean per-slice Dice, a slice where prediction and truth are both empty counting 1: the
-    /// released code's validation score (the reward's ε).
-    pub per_slice: f64,
-    /// Dice of all the slices' pixels pooled; 1 when the class is absent from both.
-    pub pooled: f64,
-    /// Mean over validation cases of the Dice of each case's slices pooled.
-    pub per_case: f64,
 }
 
 /// Validation Dice of class `class` of `model` on `samples`.

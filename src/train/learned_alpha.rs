@@ -17,6 +17,7 @@ use super::samples::Sample;
 use crate::das::controller::LAYERS;
 use crate::das::weighting::LearnedBeta;
 use crate::model::unet::UNet;
+use crate::progress::Progress;
 
 /// One epoch training the network and β together; returns the model, the mean loss and β.
 pub fn train_epoch_learning_alpha<B, O>(
@@ -26,7 +27,7 @@ pub fn train_epoch_learning_alpha<B, O>(
     settings: &EpochSettings,
     mut beta: LearnedBeta,
     device: &B::Device,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> (UNet<B>, f64, LearnedBeta)
 where
     B: AutodiffBackend,
@@ -70,7 +71,7 @@ where
         );
         let grads = GradientsParams::from_grads(grads, &model);
         model = optimizer.step(settings.learning_rate, model, grads);
-        progress.inc(chunk.len() as u64);
+        progress.advance(chunk.len() as u64);
     }
     (model, total / batches.max(1) as f64, beta)
 }

@@ -1,11 +1,14 @@
-//! Training: losses, one epoch over a dataset, validation and checkpoints. Nothing here
-//! schedules jobs; the grid runner calls these per task.
+//! Training: what a run is (`config`, `run_dir`: burn-free), losses, one epoch over a dataset,
+//! validation, checkpoints, and the epoch-sized `steps` that `awsnet train` loops over and grid
+//! tasks call one at a time. Nothing here schedules jobs.
 
-pub mod auto;
 pub mod checkpoint;
+pub mod config;
 pub mod epoch;
 pub mod fused_loss;
 pub mod learned_alpha;
 pub mod loss;
 pub mod run;
+pub mod run_dir;
 pub mod samples;
+pub mod steps;

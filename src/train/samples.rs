@@ -14,9 +14,11 @@
 
 use ndarray::{Array2, ArrayView2};
 
+use super::config::TrainConfig;
 use crate::data::cases::{Case, Sequence};
 use crate::data::labels::{Label, Target};
 use crate::data::preprocess::{normalize_slice, roi_box, slices, CenterWindow, RoiGeometry};
+use crate::error::{Error, Result};
 
 /// Which ASAN a sample is for (§3.2: two independent networks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -72,20 +74,6 @@ impl Network {
             Network::Scar => Some(AsanNet::Scar),
             Network::ScarEdema => Some(AsanNet::ScarEdema),
             Network::CasnCoarse | Network::CasnFine => None,
-        }
-    }
-
-    pub fn input_channels(self) -> usize {
-        match self.asan() {
-            Some(_) => crate::model::asan::INPUT_CHANNELS,
-            None => crate::model::casn::INPUT_CHANNELS,
-        }
-    }
-
-    pub fn classes(self) -> usize {
-        match self.asan() {
-            Some(_) => crate::model::asan::CLASSES,
-            None => crate::model::casn::CLASSES,
         }
     }
 
@@ -232,6 +220,45 @@ pub fn roi_geometry(labels: ArrayView2<u16>, geometry: &SampleGeometry) -> Optio
     })
 }
 
+/// Split cases into training and validation samples as the config says.
+pub fn split_samples(config: &TrainConfig, cases: &[Case]) -> Result<(Vec<Sample>, Vec<Sample>)> {
+    let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+    for v in &config.validation_cases {
+        if !ids.contains(&v.as_str()) {
+            return Err(Error::invalid(
+                "validation_cases",
+                format!("{v} is not a case of {}", config.data.display()),
+            ));
+        }
+    }
+    let held_out: Vec<&str> = if config.validation_cases.is_empty() {
+        let n = cases.len().div_ceil(5).min(cases.len().saturating_sub(1));
+        ids[ids.len() - n..].to_vec()
+    } else {
+        config.validation_cases.iter().map(String::as_str).collect()
+    };
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for case in cases {
+        let samples = config.net.samples(case, &config.geometry);
+        if held_out.contains(&case.id.as_str()) {
+            val.extend(samples);
+        } else {
+            train.extend(samples);
+        }
+    }
+    if train.is_empty() {
+        return Err(Error::Dataset {
+            path: config.data.clone(),
+            problem: "no labelled slice showing the LV left for training".into(),
+        });
+    }
+    if val.is_empty() {
+        tracing::warn!("no validation slices: validating on the training slices");
+        val = train.clone();
+    }
+    Ok((train, val))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,8 +295,6 @@ mod tests {
         for (net, channels, classes, count) in table {
             let samples = net.samples(&case, &geometry);
             assert_eq!(samples.len(), count, "{net:?}");
-            assert_eq!(net.input_channels(), channels);
-            assert_eq!(net.classes(), classes);
             for s in &samples {
                 assert_eq!(s.channels.len(), channels, "{net:?}");
                 assert!(s.channels.iter().all(|c| c.dim() == (32, 32)));

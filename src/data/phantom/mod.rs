@@ -28,7 +28,7 @@ use crate::data::cases::{Case, CaseFiles, Sequence};
 use crate::data::nifti_read::spacing3;
 use crate::data::nifti_write;
 use crate::error::{Error, Result};
-use crate::report::contact_sheet::ContactSheet;
+use crate::progress::Progress;
 use anatomy::{CaseAnatomy, Tissue};
 use contrast::SequenceStyle;
 
@@ -243,17 +243,33 @@ pub const PREVIEW_MAX_CASES: usize = 12;
 /// overwrite without `--force`.
 const DESCRIPTION_PREFIX: &str = "awsnet phantom";
 
+/// A picture of generated cases, drawn by whoever asks for one (the CLI hands in the report's
+/// contact sheet): this module only passes it the volumes.
+pub trait Preview {
+    /// One case's C0, DE and T2 volumes and its labels; called for the first
+    /// [`PREVIEW_MAX_CASES`] cases.
+    fn add_case(&mut self, images: &[Array3<f32>; 3], labels: &Array3<u16>);
+    /// The picture as PNG bytes.
+    fn png(&self) -> Result<Vec<u8>>;
+}
+
+/// Where a preview goes, and what draws it.
+pub struct PreviewRequest<'a> {
+    pub path: &'a Path,
+    pub draw: &'a mut dyn Preview,
+}
+
 /// Generate `config.cases` cases into `out`, all files appearing together at the end (or none on
-/// failure), plus an optional PNG contact sheet of the first [`PREVIEW_MAX_CASES`] cases.
+/// failure), plus an optional preview of the first [`PREVIEW_MAX_CASES`] cases.
 ///
 /// Files of the same names that `awsnet phantom` did not write (real MyoPS data share the naming)
 /// are never replaced unless `overwrite` is set.
 pub fn write_phantoms(
     config: &PhantomConfig,
     out: &Path,
-    preview: Option<&Path>,
+    mut preview: Option<PreviewRequest<'_>>,
     overwrite: bool,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<PhantomSummary> {
     config.validate()?;
     if !overwrite {
@@ -261,7 +277,7 @@ pub fn write_phantoms(
     }
     // Catch what would make the final rename fail before any work, so a bad preview path never
     // leaves a dataset without its preview.
-    if let Some(path) = preview.filter(|p| p.is_dir()) {
+    if let Some(path) = preview.as_ref().map(|p| p.path).filter(|p| p.is_dir()) {
         return Err(Error::invalid(
             "--preview",
             format!(
@@ -272,8 +288,7 @@ pub fn write_phantoms(
     }
     let mut staged = StagedDir::new(out)?;
     let mut infos = Vec::with_capacity(config.cases);
-    let mut sheet = ContactSheet::new();
-    progress.set_length(config.cases as u64);
+    progress.set_total(config.cases as u64);
     for index in 0..config.cases {
         let case = generate_case(config, index);
         let mut files = Vec::new();
@@ -291,20 +306,21 @@ pub fn write_phantoms(
             has_pathology: case.has_pathology,
             files,
         });
-        if preview.is_some() && index < PREVIEW_MAX_CASES {
-            sheet.add_case(
+        if let Some(request) = preview.as_mut().filter(|_| index < PREVIEW_MAX_CASES) {
+            request.draw.add_case(
                 &case.images.each_ref().map(|v| v.mapv(f32::from)),
-                Some(&case.labels),
+                &case.labels,
             );
         }
-        progress.inc(1);
+        progress.advance(1);
     }
+    let preview_path = preview.as_ref().map(|p| p.path.to_path_buf());
     let preview_file = match preview {
-        Some(path) => {
+        Some(PreviewRequest { path, draw }) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|e| Error::write(parent, e))?;
             }
-            let png = sheet.png()?;
+            let png = draw.png()?;
             Some(PreparedFile::prepare(path, |tmp| {
                 std::fs::write(tmp, &png)
             })?)
@@ -315,12 +331,12 @@ pub fn write_phantoms(
     if let Some(file) = preview_file {
         file.commit()?;
     }
-    progress.finish_and_clear();
+    progress.finish();
     Ok(PhantomSummary {
         out: out.to_path_buf(),
         config: config.clone(),
         cases: infos,
-        preview: preview.map(Path::to_path_buf),
+        preview: preview_path,
     })
 }
 

@@ -2,12 +2,11 @@
 //! comparators) completes, records every sample, reruns to the same bytes and resumes
 //! mid-search exactly.
 
-mod common;
-
+use crate::common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::awsnet;
+use crate::common::awsnet;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

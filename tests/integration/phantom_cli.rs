@@ -1,12 +1,11 @@
 //! `awsnet phantom`: determinism, the requested geometry, the preview, and argument errors.
 
-mod common;
-
+use crate::common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use common::{awsnet, json};
+use crate::common::{awsnet, json};
 
 fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fs::read_dir(dir)

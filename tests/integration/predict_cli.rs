@@ -1,12 +1,11 @@
 //! `awsnet predict`: four tiny trained networks turn phantom cases into MyoPS label volumes that
 //! `awsnet eval` accepts, the same bytes every time.
 
-mod common;
-
+use crate::common;
 use std::fs;
 use std::path::Path;
 
-use common::awsnet;
+use crate::common::awsnet;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

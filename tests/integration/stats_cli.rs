@@ -1,12 +1,11 @@
 //! `awsnet stats` and `awsnet table`: pairing by case, published test values, degenerate inputs,
 //! bad files, and the tables built from the results.
 
-mod common;
-
+use crate::common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{awsnet, json};
+use crate::common::{awsnet, json};
 
 /// Student's sleep data as two CSV files, B listing the cases in reverse order.
 fn sleep_csvs(dir: &Path) -> (PathBuf, PathBuf) {

@@ -1,13 +1,12 @@
 //! `awsnet cases`: the three MyoPS layouts, and every way a case can be invalid.
 
-mod common;
-
+use crate::common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::common::{awsnet, json, Hdr};
 use awsnet::data::nifti_read::read_nifti;
 use awsnet::data::nifti_write::write_i16;
-use common::{awsnet, json, Hdr};
 use ndarray::{Array3, Ix3};
 
 /// Two small phantom cases in the flat layout.

@@ -1,5 +1,4 @@
 //! Shared test helpers: hand-built NIfTI files and a runner for the `awsnet` binary.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::Path;
@@ -186,7 +185,6 @@ pub fn json(text: &str) -> serde_json::Value {
 
 /// Three 64×64 phantom cases (3.6 mm pixels, 2–3 slices) in `dir`: small enough to train on in
 /// a test.
-#[allow(dead_code)]
 pub fn small_phantoms(dir: &Path, seed: u64) {
     let seed = seed.to_string();
     let run = awsnet(&[

@@ -1,12 +1,11 @@
 //! `awsnet eval`: values users put in papers, file matching, and every bad input refused by case.
 
-mod common;
-
+use crate::common;
 use std::fs;
 use std::path::Path;
 
+use crate::common::{awsnet, json};
 use awsnet::data::nifti_write::{write_i16, write_labels};
-use common::{awsnet, json};
 use ndarray::{s, Array3};
 use nifti::NiftiHeader;
 

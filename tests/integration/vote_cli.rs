@@ -1,14 +1,13 @@
 //! `awsnet vote`: the majority label per voxel, written whole or not at all, and every bad input
 //! refused with exit 2 naming the case or file.
 
-mod common;
-
+use crate::common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::common::awsnet;
 use awsnet::data::nifti_read::read_nifti;
 use awsnet::data::nifti_write::write_i16;
-use common::awsnet;
 use ndarray::{array, Array3};
 use nifti::writer::WriterOptions;
 use nifti::NiftiHeader;

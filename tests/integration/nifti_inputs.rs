@@ -1,8 +1,6 @@
 //! `awsnet inspect` on every datatype and byte order, and on every kind of broken file.
 
-mod common;
-
-use common::{awsnet, encode, gzip, json, Hdr};
+use crate::common::{awsnet, encode, gzip, json, Hdr};
 
 const VALUES: [f64; 6] = [0.0, 1.0, 2.0, 3.0, 100.0, 7.0];
 

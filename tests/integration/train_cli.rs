@@ -1,12 +1,11 @@
 //! `awsnet train`: a run directory users can rely on — resumable to the same bytes, refusing bad
 //! configs by field, never silently overwriting a run.
 
-mod common;
-
+use crate::common;
 use std::fs;
 use std::path::Path;
 
-use common::awsnet;
+use crate::common::awsnet;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

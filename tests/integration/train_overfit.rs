@@ -45,7 +45,7 @@ fn asan_overfits_two_phantom_cases() {
     let device = Default::default();
     let mut model = asan_config(8, true, true).init_seeded::<B>(3, &device);
     let mut optimizer = AdamConfig::new().init();
-    let bar = indicatif::ProgressBar::hidden();
+    let bar = awsnet::progress::Silent;
     let started = Instant::now();
     let mut best = 0.0f64;
     for epoch in 0..400u64 {

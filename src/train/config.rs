@@ -1,0 +1,277 @@
+//! What a training run is, without the means to run it: the train config (network, geometry,
+//! schedule, loss and weighting fields), its validation, and the records a run writes per epoch.
+//!
+//! This room is burn-free on purpose: the grid planner, `infer` and reports read configs and
+//! records without linking the model stack's types into their logic. `train::steps` turns a
+//! config into networks, losses and optimisers.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::samples::{Network, SampleGeometry};
+use crate::das::weighting::{ScoreDice, WeightingConfig};
+use crate::data::augment::AugmentConfig;
+use crate::error::{Error, Result};
+
+/// Everything `awsnet train` reads from its `--config` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Directory of MyoPS cases with labels (relative paths are taken from the config file's
+    /// directory).
+    pub data: PathBuf,
+    /// Case ids held out for validation; empty: the last fifth of the cases (at least one).
+    #[serde(default)]
+    pub validation_cases: Vec<String>,
+    /// `casn_coarse`, `casn_fine`, `scar` (ASAN-S) or `scar_edema` (ASAN-P).
+    pub net: Network,
+    #[serde(default = "default_base")]
+    pub base_filters: usize,
+    /// PAM gates; default on for ASAN, off for CASN.
+    #[serde(default)]
+    pub pam: Option<bool>,
+    /// Four supervision heads; default on for ASAN, off for CASN.
+    #[serde(default)]
+    pub deep_supervision: Option<bool>,
+    pub geometry: SampleGeometry,
+    pub epochs: u64,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_lr")]
+    pub learning_rate: f64,
+    /// Supervision weights, coarse to fine; default 0.25 each. One value without deep
+    /// supervision.
+    #[serde(default)]
+    pub alpha: Option<Vec<f64>>,
+    #[serde(default)]
+    pub loss: LossSettings,
+    #[serde(default)]
+    pub augment: AugmentConfig,
+    #[serde(default)]
+    pub seed: u64,
+    /// How α is chosen per epoch (`das::weighting`); absent: `alpha` throughout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighting: Option<WeightingConfig>,
+}
+
+/// The loss fields of a config file; unset fields take the network's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossSettings {
+    pub dice_smooth: Option<f64>,
+    pub dice_background: Option<bool>,
+    /// λ_CE; default 0.25 for ASAN (Eq. 3), 0 for CASN (Dice only, Eq. 1).
+    pub ce_weight: Option<f64>,
+}
+
+fn default_base() -> usize {
+    32
+}
+fn default_batch() -> usize {
+    16
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+
+impl TrainConfig {
+    /// Read and check a config file.
+    pub fn read(path: &Path) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        let mut config: TrainConfig = serde_json::from_str(&text)
+            .map_err(|e| Error::input(path, format!("not a train config: {e}")))?;
+        if config.data.is_relative() {
+            if let Some(dir) = path.parent() {
+                config.data = dir.join(&config.data);
+            }
+        }
+        // Stored absolute in the run's config.json, so the run can be resumed from anywhere.
+        if let Ok(absolute) = config.data.canonicalize() {
+            config.data = absolute;
+        }
+        config.validate().map_err(|e| match e {
+            Error::InvalidArgument { field, problem } => {
+                Error::input(path, format!("field {field}: {problem}"))
+            }
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    /// Check every field's domain, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let [h, w] = self.geometry.input;
+        if h == 0 || w == 0 || h % 16 != 0 || w % 16 != 0 {
+            return Err(Error::invalid(
+                "geometry.input",
+                format!("{h}×{w}: both sides must be positive multiples of 16 (four poolings)"),
+            ));
+        }
+        if self.geometry.crop.contains(&0) {
+            return Err(Error::invalid("geometry.crop", "sides must be positive"));
+        }
+        if self.epochs == 0 {
+            return Err(Error::invalid("epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::invalid("batch_size", "must be at least 1"));
+        }
+        if self.base_filters == 0 {
+            return Err(Error::invalid("base_filters", "must be at least 1"));
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return Err(Error::invalid("learning_rate", "must be a positive number"));
+        }
+        for (field, value) in [
+            ("loss.dice_smooth", self.loss.dice_smooth),
+            ("loss.ce_weight", self.loss.ce_weight),
+        ] {
+            if value.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+                return Err(Error::invalid(field, "must be a non-negative number"));
+            }
+        }
+        let alpha = self.alpha();
+        if alpha.iter().sum::<f64>() <= 0.0 {
+            return Err(Error::invalid(
+                "alpha",
+                "at least one weight must be positive",
+            ));
+        }
+        let heads = if self.deep_supervision() { 4 } else { 1 };
+        if alpha.len() != heads || alpha.iter().any(|a| !a.is_finite() || *a < 0.0) {
+            return Err(Error::invalid(
+                "alpha",
+                format!("{alpha:?}: need {heads} non-negative weights (one per supervision head)"),
+            ));
+        }
+        if let Some(weighting) = &self.weighting {
+            if !self.deep_supervision() {
+                return Err(Error::invalid(
+                    "weighting",
+                    "weights four supervision heads; this network has deep supervision off",
+                ));
+            }
+            if self.alpha.is_some() {
+                return Err(Error::invalid(
+                    "alpha",
+                    "give fixed weights as weighting.alpha (kind `fixed`) when a weighting is set",
+                ));
+            }
+            weighting.validate(self.epochs)?;
+        }
+        self.augment.validate()
+    }
+
+    /// Whether the network is an ASAN (its defaults differ from CASN's).
+    pub fn is_asan(&self) -> bool {
+        self.net.asan().is_some()
+    }
+
+    pub fn pam(&self) -> bool {
+        self.pam.unwrap_or(self.is_asan())
+    }
+
+    pub fn deep_supervision(&self) -> bool {
+        self.deep_supervision.unwrap_or(self.is_asan())
+    }
+
+    /// Deep-supervision weights in use.
+    pub fn alpha(&self) -> Vec<f64> {
+        match &self.alpha {
+            Some(a) => a.clone(),
+            None if self.deep_supervision() => vec![0.25; 4],
+            None => vec![1.0],
+        }
+    }
+
+    /// How a child or an epoch is scored: the weighting's choice, per-slice Dice without one.
+    pub fn score(&self) -> ScoreDice {
+        self.weighting
+            .as_ref()
+            .map_or(ScoreDice::PerSlice, |w| w.score)
+    }
+
+    /// What kind of epoch epoch `epoch` (0-based) is.
+    pub fn epoch_kind(&self, epoch: u64) -> EpochKind {
+        match &self.weighting {
+            Some(w) if w.is_auto(epoch) => EpochKind::Auto,
+            Some(w) if w.kind == crate::das::weighting::WeightingKind::Gradient => {
+                EpochKind::LearningAlpha
+            }
+            _ => EpochKind::Fixed,
+        }
+    }
+
+    /// Training samples an epoch goes through (children included), for progress.
+    pub fn steps_of_epoch(&self, epoch: u64, train_samples: usize) -> u64 {
+        match (&self.weighting, self.epoch_kind(epoch)) {
+            (Some(w), EpochKind::Auto) => (w.samples * train_samples) as u64,
+            _ => train_samples as u64,
+        }
+    }
+}
+
+/// The three kinds of epoch a schedule is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochKind {
+    /// One network trained with α fixed for the epoch (`equal`, `fixed`, `decay`, and the fixed
+    /// phase of the searches).
+    Fixed,
+    /// One network trained with β learned alongside it (`gradient`).
+    LearningAlpha,
+    /// K children of the parent, one epoch each, and a search update (`das`, `norl`, `genetic`).
+    Auto,
+}
+
+/// Dice of one class over validation samples, every way it is measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValidationDice {
+    /// Mean per-slice Dice, a slice where prediction and truth are both empty counting 1: the
+    /// released code's validation score (the reward's ε).
+    pub per_slice: f64,
+    /// Dice of all the slices' pixels pooled; 1 when the class is absent from both.
+    pub pooled: f64,
+    /// Mean over validation cases of the Dice of each case's slices pooled.
+    pub per_case: f64,
+}
+
+impl ValidationDice {
+    /// The Dice a child or an epoch is scored by.
+    pub fn score(&self, which: ScoreDice) -> f64 {
+        match which {
+            ScoreDice::PerSlice => self.per_slice,
+            ScoreDice::PerCase => self.per_case,
+        }
+    }
+}
+
+/// One line of `progress.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpochRecord {
+    pub epoch: u64,
+    pub loss: f64,
+    /// Validation Dice of the pathology class, per slice (empty/empty = 1) and pooled.
+    pub val_dice: f64,
+    pub val_dice_pooled: f64,
+    /// Mean over validation cases of each case's pooled Dice.
+    #[serde(default)]
+    pub val_dice_per_case: f64,
+    /// The deep-supervision weights the epoch's model trained with (for `gradient`, where α
+    /// moves within the epoch, its value at the end).
+    #[serde(default)]
+    pub alpha: Vec<f64>,
+    pub seconds: f64,
+}
+
+impl EpochRecord {
+    /// The epoch's validation Dice, every way it was measured.
+    pub fn validation(&self) -> ValidationDice {
+        ValidationDice {
+            per_slice: self.val_dice,
+            pooled: self.val_dice_pooled,
+            per_case: self.val_dice_per_case,
+        }
+    }
+}
