@@ -10,6 +10,7 @@ pub mod das;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod grid;
 pub mod infer;
 pub mod kernels;
 pub mod memory;

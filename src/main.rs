@@ -54,6 +54,8 @@ enum Command {
     Predict(cli::predict::PredictArgs),
     /// Combine several models' label volumes per case by majority vote (ties: earliest input)
     Vote(cli::vote::VoteArgs),
+    /// Plan an experiment grid (jobs/*.json): stages, tasks, dependencies, what is done
+    Run(cli::run::RunArgs),
 }
 
 #[derive(Args)]
@@ -157,6 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => cli::train::run(&args),
         Command::Predict(args) => cli::predict::run(&args),
         Command::Vote(args) => cli::vote::run(&args),
+        Command::Run(args) => cli::run::run(&args),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod eval;
 pub mod output;
 pub mod predict;
+pub mod run;
 pub mod stats;
 pub mod table;
 pub mod train;

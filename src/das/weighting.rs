@@ -328,6 +328,36 @@ impl WeightingConfig {
         )
     }
 
+    /// These settings for `kind`, with the fields `kind` does not read set to their defaults:
+    /// how one shared section (a grid's `weighting`) serves methods of several kinds.
+    pub fn for_kind(&self, kind: WeightingKind) -> WeightingConfig {
+        let d = WeightingConfig::default();
+        let mut out = WeightingConfig {
+            kind,
+            ..self.clone()
+        };
+        if !out.is_search() {
+            out.epochs_fixed = d.epochs_fixed;
+            out.samples = d.samples;
+        }
+        if !matches!(kind, WeightingKind::Das | WeightingKind::Norl) {
+            out.controller = ControllerConfig {
+                initial_beta: self.controller.initial_beta,
+                ..d.controller
+            };
+        }
+        if kind != WeightingKind::Genetic {
+            out.genetic = d.genetic;
+        }
+        if kind != WeightingKind::Decay {
+            out.decay_rate = d.decay_rate;
+        }
+        if kind != WeightingKind::Fixed {
+            out.alpha = None;
+        }
+        out
+    }
+
     /// Records in `weighting.jsonl` after `epochs` epochs: one per auto-weighted epoch of a
     /// search, one per epoch of `gradient`.
     pub fn logged_epochs(&self, epochs: u64) -> u64 {
@@ -358,6 +388,15 @@ impl WeightingConfig {
                     return bad(
                         "alpha",
                         format!("{a:?}: need non-negative weights, not all zero"),
+                    )
+                }
+                Some(a) if (a.iter().sum::<f64>() - 1.0).abs() > 1e-6 => {
+                    return bad(
+                        "alpha",
+                        format!(
+                            "{a:?} sums to {}; the weights must sum to 1 (Eq. 4)",
+                            a.iter().sum::<f64>()
+                        ),
                     )
                 }
                 _ => {}

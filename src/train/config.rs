@@ -24,6 +24,10 @@ pub struct TrainConfig {
     /// Case ids held out for validation; empty: the last fifth of the cases (at least one).
     #[serde(default)]
     pub validation_cases: Vec<String>,
+    /// Only these cases of `data` (training and validation); absent: every case there. A grid
+    /// that splits one directory into training and test cases names its training cases here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cases: Option<Vec<String>>,
     /// `casn_coarse`, `casn_fine`, `scar` (ASAN-S) or `scar_edema` (ASAN-P).
     pub net: Network,
     #[serde(default = "default_base")]
@@ -145,6 +149,7 @@ impl TrainConfig {
                 format!("{alpha:?}: need {heads} non-negative weights (one per supervision head)"),
             ));
         }
+        check_sums_to_one("alpha", &alpha)?;
         if let Some(weighting) = &self.weighting {
             if !self.deep_supervision() {
                 return Err(Error::invalid(
@@ -210,6 +215,19 @@ impl TrainConfig {
             _ => train_samples as u64,
         }
     }
+}
+
+/// Deep-supervision weights must sum to 1 (Eq. 4): other sums would scale the learning rate
+/// silently.
+pub fn check_sums_to_one(field: &str, alpha: &[f64]) -> Result<()> {
+    let sum: f64 = alpha.iter().sum();
+    if (sum - 1.0).abs() > 1e-6 {
+        return Err(Error::invalid(
+            field,
+            format!("{alpha:?} sums to {sum}; the weights must sum to 1 (Eq. 4)"),
+        ));
+    }
+    Ok(())
 }
 
 /// The three kinds of epoch a schedule is made of.

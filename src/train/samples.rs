@@ -222,6 +222,21 @@ pub fn roi_geometry(labels: ArrayView2<u16>, geometry: &SampleGeometry) -> Optio
 
 /// Split cases into training and validation samples as the config says.
 pub fn split_samples(config: &TrainConfig, cases: &[Case]) -> Result<(Vec<Sample>, Vec<Sample>)> {
+    let chosen: Vec<&Case> = match &config.cases {
+        None => cases.iter().collect(),
+        Some(ids) => {
+            for id in ids {
+                if !cases.iter().any(|c| &c.id == id) {
+                    return Err(Error::invalid(
+                        "cases",
+                        format!("{id} is not a case of {}", config.data.display()),
+                    ));
+                }
+            }
+            cases.iter().filter(|c| ids.contains(&c.id)).collect()
+        }
+    };
+    let cases = chosen;
     let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
     for v in &config.validation_cases {
         if !ids.contains(&v.as_str()) {

@@ -109,6 +109,11 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "inference reads a run through the config layer and its checkpoints, never training code",
     ),
     (
+        "grid",
+        &["burn::", "use burn", "Tensor", "crate::model"],
+        "the grid plans and runs tasks; model code stays in model and train",
+    ),
+    (
         "progress.rs",
         &["burn::", "use burn", "crate::"],
         "the progress seam depends on nothing of ours",

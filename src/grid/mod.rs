@@ -1,0 +1,13 @@
+//! Experiment grids: a job spec (`spec`, `overrides`) and its input cases (`inputs`) become a
+//! DAG of stages (`plan`), each an array of tasks whose finished outputs the run directory
+//! records (`store`).
+//!
+//! Nothing here trains or holds a tensor: tasks call `train`, `infer` and `eval` through their
+//! public steps, so the same plan runs on one machine or as Slurm arrays.
+
+pub mod inputs;
+pub mod overrides;
+pub mod plan;
+pub mod spec;
+pub mod status;
+pub mod store;
