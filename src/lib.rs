@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod backend;
 pub mod das;
 pub mod data;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod grid;

@@ -54,8 +54,14 @@ enum Command {
     Predict(cli::predict::PredictArgs),
     /// Combine several models' label volumes per case by majority vote (ties: earliest input)
     Vote(cli::vote::VoteArgs),
-    /// Plan an experiment grid (jobs/*.json): stages, tasks, dependencies, what is done
+    /// Run an experiment grid (jobs/*.json) on this machine; --dry-run shows its plan
     Run(cli::run::RunArgs),
+    /// Run what is missing or failed of a grid's run directory
+    Resume(cli::run::ResumeArgs),
+    /// Where a grid's run stands, stage by stage
+    Status(cli::run::StatusArgs),
+    /// One task of a planned grid (what executors run)
+    Task(cli::task::TaskArgs),
 }
 
 #[derive(Args)]
@@ -160,6 +166,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(args) => cli::predict::run(&args),
         Command::Vote(args) => cli::vote::run(&args),
         Command::Run(args) => cli::run::run(&args),
+        Command::Resume(args) => cli::run::resume(&args),
+        Command::Status(args) => cli::run::status(&args),
+        Command::Task(args) => cli::task::run(&args),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod predict;
 pub mod run;
 pub mod stats;
 pub mod table;
+pub mod task;
 pub mod train;
 pub mod vote;
 

@@ -1,15 +1,22 @@
-//! `awsnet run JOB`: plan an experiment grid and show it.
+//! `awsnet run JOB`, `awsnet resume RUN`, `awsnet status RUN`: plan an experiment grid, run it
+//! with the local executor, and show where a run stands.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use clap::Args;
 
 use super::output::{print_json, print_out};
+use awsnet::atomic;
+use awsnet::backend::DeviceChoice;
+use awsnet::grid::exec::local::{run_plan, LocalOptions, Report};
+use awsnet::grid::exec::lock::RunLock;
 use awsnet::grid::inputs::Inputs;
-use awsnet::grid::plan::plan;
-use awsnet::grid::spec::JobSpec;
+use awsnet::grid::plan::{plan, Plan};
+use awsnet::grid::spec::{Backend, JobSpec};
 use awsnet::grid::status::{stage_status, StageStatus};
 use awsnet::grid::store::RunStore;
+use awsnet::grid::task::read_plan;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -31,15 +38,43 @@ pub struct RunArgs {
     /// With --dry-run: the whole plan as JSON
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    exec: ExecArgs,
+}
+
+/// How the local executor runs tasks.
+#[derive(Args)]
+pub struct ExecArgs {
+    /// Tasks at a time [default: backend.workers, else the number of cores]
+    #[arg(long)]
+    workers: Option<usize>,
+    /// cpu, cuda or cuda:N, for every task
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+}
+
+#[derive(Args)]
+pub struct ResumeArgs {
+    /// A run directory `awsnet run` made
+    run: PathBuf,
+    #[command(flatten)]
+    exec: ExecArgs,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// A run directory `awsnet run` made
+    run: PathBuf,
+    /// One JSON document instead of a table
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut job = JobSpec::read(&args.job, &args.set)?;
     match &args.data {
         Some(dir) => job.data.relocate(dir),
-        None => job
-            .data
-            .resolve(args.job.parent().unwrap_or(std::path::Path::new(""))),
+        None => job.data.resolve(args.job.parent().unwrap_or(Path::new(""))),
     }
     let inputs = Inputs::gather(&job.data, job.seed)?;
     let plan = plan(&job, &inputs)?;
@@ -48,27 +83,138 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("results").join(&job.name));
     let store = RunStore::new(&run_dir);
-    if !args.dry_run {
-        anyhow::bail!(awsnet::Error::InvalidArgument {
-            field: "--dry-run".into(),
-            problem: "this version plans grids but cannot run them yet (the local executor \
-                      comes next); pass --dry-run to see the plan"
-                .into(),
-        });
+    if args.dry_run {
+        if args.json {
+            return print_json(&plan);
+        }
+        let status = stage_status(&plan, &store)?;
+        return print_out(&render(&plan, &run_dir, &status));
     }
-    if args.json {
-        return print_json(&plan);
+    std::fs::create_dir_all(&run_dir).map_err(|e| awsnet::Error::Write {
+        path: run_dir.clone(),
+        io: e,
+    })?;
+    let _lock = RunLock::acquire(&run_dir)?;
+    match read_plan(&store) {
+        Ok(existing) if existing.run != plan.run => anyhow::bail!(awsnet::Error::InvalidArgument {
+            field: "--run".into(),
+            problem: format!(
+                "{} holds another grid's run ({}); choose another run directory, or `awsnet \
+                 resume` that run",
+                run_dir.display(),
+                &existing.run[..12]
+            ),
+        }),
+        Ok(_) => {}
+        Err(_) if !store.plan_file().exists() => {
+            let mut bytes = serde_json::to_vec_pretty(&plan).context("encoding the plan")?;
+            bytes.push(b'\n');
+            atomic::write_bytes(&store.plan_file(), &bytes)?;
+        }
+        Err(e) => return Err(e.into()),
     }
-    let status = stage_status(&plan, &store)?;
-    print_out(&render(&plan.run, &run_dir, &inputs, &status))
+    execute(&plan, &store, &args.exec)
 }
 
-fn render(run: &str, dir: &std::path::Path, inputs: &Inputs, stages: &[StageStatus]) -> String {
+pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
+    let store = RunStore::new(&args.run);
+    let plan = read_plan(&store)?;
+    let _lock = RunLock::acquire(&args.run)?;
+    execute(&plan, &store, &args.exec)
+}
+
+pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
+    let store = RunStore::new(&args.run);
+    let plan = read_plan(&store)?;
+    let stages = stage_status(&plan, &store)?;
+    if args.json {
+        return print_json(&serde_json::json!({ "run": plan.run, "stages": stages }));
+    }
+    print_out(&render(&plan, &args.run, &stages))
+}
+
+fn execute(plan: &Plan, store: &RunStore, exec: &ExecArgs) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let Backend::Local { workers } = &plan.job.backend;
+    let workers = exec.workers.or(*workers).unwrap_or(cores).max(1);
+    let options = LocalOptions {
+        exe: std::env::current_exe().context("locating the awsnet binary")?,
+        workers,
+        threads: (cores / workers).max(1),
+        device: exec.device.to_string(),
+    };
+    let bar = awsnet::progress::for_stderr(&plan.job.name, "tasks");
+    let report = run_plan(plan, store, &options, bar.as_ref())?;
+    write_compute(store, &report)?;
+    if !report.failed.is_empty() || !report.blocked.is_empty() {
+        let mut text = format!("{} of {} tasks failed", report.failed.len(), report.ran);
+        for f in &report.failed {
+            let code = f.code.map_or("a signal".into(), |c| format!("exit {c}"));
+            text += &format!(
+                "\n  {}[{}] ({code}): log {}",
+                f.label,
+                f.index,
+                f.log.display()
+            );
+        }
+        if !report.blocked.is_empty() {
+            text += &format!(
+                "\n  not started (a stage before them failed): {}",
+                report.blocked.join(", ")
+            );
+        }
+        text += &format!(
+            "\nfix the cause, then `awsnet resume {}` runs what is missing",
+            store.root.display()
+        );
+        anyhow::bail!(text);
+    }
+    let summary = store.root.join("results").join("summary.json");
+    print_out(&format!(
+        "{} tasks run, {} already done\nsummary: {}\ncompute: {}\n",
+        report.ran,
+        report.already_done,
+        summary.display(),
+        store.root.join("results").join("compute.json").display()
+    ))
+}
+
+/// Wall time per stage of this invocation (`RUN/results/compute.json`): it varies between
+/// reruns, so it never goes into summary.json.
+fn write_compute(store: &RunStore, report: &Report) -> anyhow::Result<()> {
+    let stages: serde_json::Map<String, serde_json::Value> = report
+        .seconds
+        .iter()
+        .map(|(label, seconds)| {
+            (
+                label.clone(),
+                serde_json::json!({
+                    "tasks": seconds.len(),
+                    "wall_seconds_total": seconds.iter().sum::<f64>(),
+                    "wall_seconds": seconds,
+                }),
+            )
+        })
+        .collect();
+    let results = store.root.join("results");
+    std::fs::create_dir_all(&results).map_err(|e| awsnet::Error::Write {
+        path: results.clone(),
+        io: e,
+    })?;
+    let mut bytes = serde_json::to_vec_pretty(&serde_json::json!({ "stages": stages }))
+        .context("encoding compute.json")?;
+    bytes.push(b'\n');
+    atomic::write_bytes(&results.join("compute.json"), &bytes)?;
+    Ok(())
+}
+
+fn render(plan: &Plan, dir: &Path, stages: &[StageStatus]) -> String {
     use std::fmt::Write as _;
+    let inputs = &plan.inputs;
     let mut t = String::new();
     let tasks: usize = stages.iter().map(|s| s.tasks).sum();
     let done: usize = stages.iter().map(|s| s.done).sum();
-    let _ = writeln!(t, "run {} in {}", &run[..12], dir.display());
+    let _ = writeln!(t, "run {} in {}", &plan.run[..12], dir.display());
     let _ = writeln!(
         t,
         "cases: {} training ({} for validation: {}), {} test",

@@ -76,8 +76,13 @@ impl Inputs {
                 ))
             }
         };
-        let train_dir = data.train.clone().or(data.root.clone()).unwrap_or_default();
-        let test_dir = data.test.clone().or(data.root.clone()).unwrap_or_default();
+        let absolute = |dir: Option<&PathBuf>| -> Result<PathBuf> {
+            let dir = dir.cloned().unwrap_or_default();
+            dir.canonicalize().map_err(|e| Error::read(&dir, e))
+        };
+        // Absolute, so tasks find the cases from any working directory.
+        let train_dir = absolute(data.train.as_ref().or(data.root.as_ref()))?;
+        let test_dir = absolute(data.test.as_ref().or(data.root.as_ref()))?;
         if train.len() <= data.validation_cases {
             return Err(Error::Dataset {
                 path: train_dir,

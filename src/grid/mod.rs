@@ -5,9 +5,11 @@
 //! Nothing here trains or holds a tensor: tasks call `train`, `infer` and `eval` through their
 //! public steps, so the same plan runs on one machine or as Slurm arrays.
 
+pub mod exec;
 pub mod inputs;
 pub mod overrides;
 pub mod plan;
 pub mod spec;
 pub mod status;
 pub mod store;
+pub mod task;

@@ -69,12 +69,14 @@ pub enum Work {
         method: String,
         members: usize,
         test: PathBuf,
+        cases: Vec<String>,
     },
     /// Vote the members (if several) and evaluate against the test labels (one task).
     Evaluate {
         method: String,
         members: usize,
         test: PathBuf,
+        cases: Vec<String>,
         targets: Vec<Target>,
     },
     /// Paired tests across methods and `results/summary.json` (one task).
@@ -142,6 +144,7 @@ pub fn plan(job: &JobSpec, inputs: &Inputs) -> Result<Plan> {
                 method: method.name.clone(),
                 members,
                 test: inputs.test.dir.clone(),
+                cases: inputs.test.ids.clone(),
             },
         );
         evaluated.push(planner.add(
@@ -152,6 +155,7 @@ pub fn plan(job: &JobSpec, inputs: &Inputs) -> Result<Plan> {
                 method: method.name.clone(),
                 members,
                 test: inputs.test.dir.clone(),
+                cases: inputs.test.ids.clone(),
                 targets: job.evaluation.targets.clone(),
             },
         ));

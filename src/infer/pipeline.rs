@@ -40,12 +40,22 @@ pub struct Pipeline<B: Backend> {
     pub scar_edema: Stage<B>,
 }
 
-/// Load the four runs of `dir` (`casn_coarse/`, `casn_fine/`, `scar/`, `scar_edema/`).
+/// One trained network to load: its train config and the checkpoint to deploy.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    pub config: TrainConfig,
+    pub checkpoint: std::path::PathBuf,
+    /// Named in errors (a run directory, a grid task).
+    pub source: std::path::PathBuf,
+}
+
+/// Load the four runs of `dir` (`casn_coarse/`, `casn_fine/`, `scar/`, `scar_edema/`), each at
+/// its best-validation checkpoint.
 pub fn load_pipeline<B: AutodiffBackend>(
     dir: &Path,
     device: &B::Device,
 ) -> Result<Pipeline<B::InnerBackend>> {
-    let stage = |net: Network, name: &str| -> Result<Stage<B::InnerBackend>> {
+    let deployed = |name: &str| -> Result<Deployed> {
         let run = dir.join(name);
         if !run.is_dir() {
             return Err(Error::Dataset {
@@ -56,27 +66,48 @@ pub fn load_pipeline<B: AutodiffBackend>(
                 ),
             });
         }
-        let config = TrainConfig::read(&run.join("config.json"))?;
-        if config.net != net {
-            return Err(Error::input(
-                run.join("config.json"),
-                format!(
-                    "trains {:?}, but the {name}/ run must train {net:?}",
-                    config.net
-                ),
-            ));
-        }
-        let checkpoint = load_checkpoint::<B>(&run_checkpoint(&run, Which::Best)?, device)?;
-        Ok(Stage {
-            model: checkpoint.model.valid(),
-            geometry: config.geometry,
+        Ok(Deployed {
+            config: TrainConfig::read(&run.join("config.json"))?,
+            checkpoint: run_checkpoint(&run, Which::Best)?,
+            source: run.join("config.json"),
         })
     };
+    load_deployed::<B>(
+        [
+            deployed("casn_coarse")?,
+            deployed("casn_fine")?,
+            deployed("scar")?,
+            deployed("scar_edema")?,
+        ],
+        device,
+    )
+}
+
+/// Load four networks (coarse CASN, fine CASN, ASAN-S, ASAN-P), checking each trains the net
+/// its place says and that their geometries fit together.
+pub fn load_deployed<B: AutodiffBackend>(
+    networks: [Deployed; 4],
+    device: &B::Device,
+) -> Result<Pipeline<B::InnerBackend>> {
+    let stage = |d: &Deployed, net: Network| -> Result<Stage<B::InnerBackend>> {
+        if d.config.net != net {
+            return Err(Error::input(
+                &d.source,
+                format!("trains {:?}, but this place needs {net:?}", d.config.net),
+            ));
+        }
+        let checkpoint = load_checkpoint::<B>(&d.checkpoint, device)?;
+        Ok(Stage {
+            model: checkpoint.model.valid(),
+            geometry: d.config.geometry,
+        })
+    };
+    let [coarse, fine, scar, scar_edema] = &networks;
     let pipeline = Pipeline {
-        coarse: stage(Network::CasnCoarse, "casn_coarse")?,
-        fine: stage(Network::CasnFine, "casn_fine")?,
-        scar: stage(Network::Scar, "scar")?,
-        scar_edema: stage(Network::ScarEdema, "scar_edema")?,
+        coarse: stage(coarse, Network::CasnCoarse)?,
+        fine: stage(fine, Network::CasnFine)?,
+        scar: stage(scar, Network::Scar)?,
+        scar_edema: stage(scar_edema, Network::ScarEdema)?,
     };
     // All four networks work in one centre crop, and inference cuts one ROI for the fine CASN
     // and both ASANs: each must have been trained on inputs cut the same way.
@@ -101,7 +132,12 @@ pub fn load_pipeline<B: AutodiffBackend>(
         } else {
             continue;
         };
-        return Err(Error::input(dir.join(name).join("config.json"), problem));
+        let source = match name {
+            "casn_fine" => &fine.source,
+            "scar" => &scar.source,
+            _ => &scar_edema.source,
+        };
+        return Err(Error::input(source, problem));
     }
     Ok(pipeline)
 }

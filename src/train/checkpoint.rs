@@ -225,19 +225,14 @@ pub fn save_checkpoint<B: AutodiffBackend>(
     Ok(())
 }
 
-/// A loaded checkpoint.
-pub struct Checkpoint<B: AutodiffBackend> {
-    pub config: UNetConfig,
-    pub model: UNet<B>,
-    pub optimizer: AdamOf<B>,
-    pub state: TrainState,
+/// The training state of the checkpoint in `dir` (hashes verified), without building its model:
+/// what a reducer needs to continue a search.
+pub fn read_state(dir: &Path) -> Result<TrainState> {
+    Ok(read_verified(dir)?.0.state)
 }
 
-/// Read and verify the checkpoint in `dir`, rebuilding model and optimiser on `device`.
-pub fn load_checkpoint<B: AutodiffBackend>(
-    dir: &Path,
-    device: &B::Device,
-) -> Result<Checkpoint<B>> {
+/// The checkpoint's description and file contents, each file checked against the manifest.
+fn read_verified(dir: &Path) -> Result<(CheckpointFile, BTreeMap<&'static str, Vec<u8>>)> {
     let bad = |problem: String| Error::Input {
         path: dir.to_path_buf(),
         problem,
@@ -269,6 +264,28 @@ pub fn load_checkpoint<B: AutodiffBackend>(
             file.format
         )));
     }
+
+    Ok((file, contents))
+}
+
+/// A loaded checkpoint.
+pub struct Checkpoint<B: AutodiffBackend> {
+    pub config: UNetConfig,
+    pub model: UNet<B>,
+    pub optimizer: AdamOf<B>,
+    pub state: TrainState,
+}
+
+/// Read and verify the checkpoint in `dir`, rebuilding model and optimiser on `device`.
+pub fn load_checkpoint<B: AutodiffBackend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<Checkpoint<B>> {
+    let (file, contents) = read_verified(dir)?;
+    let bad = |problem: String| Error::Input {
+        path: dir.to_path_buf(),
+        problem,
+    };
 
     // Built under the seeded-init lock: its throw-away initial weights must not interleave with
     // another model's seeded draws in this process.

@@ -217,6 +217,12 @@ impl TrainConfig {
     }
 }
 
+/// The seed of epoch `epoch` (0-based) of a run: its shuffle, augmentation and, in an
+/// auto-weighted epoch, the children's draws derive from it.
+pub fn epoch_seed(run_seed: u64, epoch: u64) -> u64 {
+    crate::seed::derive(run_seed, "epoch", epoch)
+}
+
 /// Deep-supervision weights must sum to 1 (Eq. 4): other sums would scale the learning rate
 /// silently.
 pub fn check_sums_to_one(field: &str, alpha: &[f64]) -> Result<()> {

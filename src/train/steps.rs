@@ -22,7 +22,7 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::checkpoint::{fork, AdamOf, StateExtra, TrainState};
-use super::config::{EpochKind, EpochRecord, TrainConfig, ValidationDice};
+use super::config::{epoch_seed, EpochKind, EpochRecord, TrainConfig, ValidationDice};
 use super::epoch::{train_epoch, validate, EpochSettings};
 use super::learned_alpha::train_epoch_learning_alpha;
 use super::loss::LossConfig;
@@ -127,7 +127,7 @@ impl<'a, B: AutodiffBackend> Session<'a, B> {
             alpha: config.alpha(),
             loss: self.loss.clone(),
             augment: config.augment,
-            seed: seed::derive(config.seed, "epoch", epoch),
+            seed: epoch_seed(config.seed, epoch),
         }
     }
 
@@ -188,7 +188,8 @@ fn diverged(loss: f64, epoch: u64) -> Result<()> {
     }
 }
 
-fn record(
+/// The progress line of an epoch (or a child) that trained with `alpha`, timed from `started`.
+pub fn record(
     epoch: u64,
     loss: f64,
     dice: ValidationDice,
@@ -367,12 +368,8 @@ pub fn update(
     run_seed: u64,
     epoch: u64,
 ) -> Result<Conclusion> {
-    let mut conclusion = weighting.conclude(
-        state,
-        candidates,
-        scores,
-        seed::derive(run_seed, "epoch", epoch),
-    )?;
+    let mut conclusion =
+        weighting.conclude(state, candidates, scores, epoch_seed(run_seed, epoch))?;
     conclusion.line.set_epoch(epoch + 1);
     Ok(conclusion)
 }

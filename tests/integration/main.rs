@@ -9,6 +9,7 @@ mod cases_cli;
 mod common;
 mod das_cli;
 mod eval_cli;
+mod grid_cli;
 mod nifti_inputs;
 mod phantom_cli;
 mod predict_cli;

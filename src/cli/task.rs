@@ -1,0 +1,58 @@
+//! `awsnet task RUN --stage ID --index I`: one task of a planned grid (what executors run).
+
+use std::path::PathBuf;
+
+use burn::backend::{Autodiff, Flex};
+use clap::Args;
+
+use awsnet::backend::{check_cuda, DeviceChoice};
+use awsnet::engine::BurnEngine;
+use awsnet::grid::task::run_task;
+
+#[derive(Args)]
+pub struct TaskArgs {
+    /// The run directory (holds plan.json)
+    run: PathBuf,
+    /// Stage id (from plan.json or `awsnet run --dry-run`)
+    #[arg(long)]
+    stage: String,
+    /// Task index within the stage
+    #[arg(long)]
+    index: usize,
+    /// cpu, cuda or cuda:N
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+}
+
+pub fn run(args: &TaskArgs) -> anyhow::Result<()> {
+    match args.device {
+        DeviceChoice::Cpu => {
+            let engine = BurnEngine::<Autodiff<Flex>> {
+                device: Default::default(),
+            };
+            run_task(&args.run, &args.stage, args.index, &engine)?;
+        }
+        DeviceChoice::Cuda(index) => {
+            check_cuda(index)?;
+            run_cuda(args, index)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(feature = "cuda")]
+fn run_cuda(args: &TaskArgs, index: usize) -> anyhow::Result<()> {
+    use burn::backend::cuda::CudaDevice;
+    use burn::backend::Cuda;
+    let engine = BurnEngine::<Autodiff<Cuda>> {
+        device: CudaDevice::new(index),
+    };
+    run_task(&args.run, &args.stage, args.index, &engine)?;
+    Ok(())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_cuda(_: &TaskArgs, _: usize) -> anyhow::Result<()> {
+    // check_cuda() has already refused: this build has no CUDA backend.
+    Err(awsnet::Error::Internal("CUDA backend not built".into()).into())
+}

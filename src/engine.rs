@@ -1,0 +1,111 @@
+//! The model stack behind the grid's [`Engine`]: training runs, DAS children and inference on
+//! one of burn's backends. The grid plans and records; this is where its tasks touch tensors.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::atomic::StagedDir;
+use crate::das::weighting::Candidate;
+use crate::data::cases::{discover, load_case};
+use crate::data::nifti_write::write_labels;
+use crate::error::{Error, Result};
+use crate::grid::task::{ChildResult, Engine};
+use crate::infer::pipeline::{load_deployed, predict_case, Deployed};
+use crate::progress::Silent;
+use crate::train::checkpoint::{load_checkpoint, save_checkpoint, TrainState};
+use crate::train::config::TrainConfig;
+use crate::train::run::train_run;
+use crate::train::run_dir::{RunDir, Which};
+use crate::train::steps::{self, Session, Trainee};
+
+/// Grid tasks on backend `B`.
+pub struct BurnEngine<B: AutodiffBackend> {
+    pub device: B::Device,
+}
+
+impl<B: AutodiffBackend> Engine for BurnEngine<B> {
+    fn train(&self, config: &TrainConfig, run: &Path) -> Result<()> {
+        let resume = RunDir::new(run).checkpoint(Which::Latest)?.is_some();
+        train_run::<B>(config, run, resume, &self.device, &Silent).map(|_| ())
+    }
+
+    fn sample(
+        &self,
+        config: &TrainConfig,
+        parent: &Path,
+        state: &TrainState,
+        candidate: &Candidate,
+        out: &Path,
+    ) -> Result<Option<ChildResult>> {
+        let session = Session::<B>::prepare(config, &self.device)?;
+        let checkpoint = load_checkpoint::<B>(parent, &self.device)?;
+        let trainee = Trainee {
+            model: checkpoint.model,
+            optimizer: checkpoint.optimizer,
+            state: state.clone(),
+        };
+        let started = Instant::now();
+        let Some(child) = steps::sample(&session, &trainee, candidate, &Silent) else {
+            return Ok(None);
+        };
+        // The child carries its parent's search state: the update, not the child, moves it.
+        let child_state = TrainState {
+            epoch: state.epoch + 1,
+            seed: state.seed,
+            alpha: candidate.alpha.to_vec(),
+            extra: state.extra.clone(),
+        };
+        if out.exists() {
+            // Left by an attempt that died: the rerun writes the same bytes anew.
+            std::fs::remove_dir_all(out).map_err(|e| Error::write(out, e))?;
+        }
+        save_checkpoint(
+            out,
+            &session.model_config,
+            &child.model,
+            &child.optimizer,
+            &child_state,
+        )?;
+        Ok(Some(ChildResult {
+            index: candidate.index,
+            loss: child.loss,
+            record: steps::record(
+                state.epoch,
+                child.loss,
+                child.dice,
+                &child_state.alpha,
+                started,
+            ),
+        }))
+    }
+
+    fn predict(
+        &self,
+        networks: [Deployed; 4],
+        cases: &Path,
+        ids: &[String],
+        out: &Path,
+    ) -> Result<()> {
+        let pipeline = load_deployed::<B>(networks, &self.device)?;
+        let device = self.device.clone();
+        let mut staged = StagedDir::new(out)?;
+        let found = discover(cases)?;
+        for id in ids {
+            let files = found
+                .iter()
+                .find(|c| &c.id == id)
+                .ok_or_else(|| Error::case(id, format!("not found in {}", cases.display())))?;
+            let case = load_case(files)?;
+            let labels = predict_case(&pipeline, &case, false, &device);
+            write_labels(
+                &staged.file(&format!("{}_pred.nii.gz", case.id)),
+                &labels,
+                &case.header,
+            )?;
+        }
+        staged.commit()?;
+        Ok(())
+    }
+}

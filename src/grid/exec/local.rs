@@ -1,0 +1,201 @@
+//! The local executor: a plan's tasks on this machine, `workers` at a time, each an
+//! `awsnet task` process with its output in `RUN/logs/`.
+//!
+//! A stage's tasks start once every parent stage has finished; an `update` stage (the DAS
+//! reducer) also starts when some of its samples failed, since it tolerates missing samples.
+//! A failed task blocks only what depends on it; the rest of the grid goes on, and the report
+//! names each failed task with its log. Tasks already done (their manifest verifies) are not
+//! run again, which is what `awsnet resume` relies on.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::grid::plan::{Plan, Work};
+use crate::grid::store::{RunStore, TaskState};
+use crate::progress::Progress;
+
+/// How to run tasks.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// The `awsnet` binary tasks run with.
+    pub exe: PathBuf,
+    pub workers: usize,
+    /// Threads each task computes with (`RAYON_NUM_THREADS`; results do not depend on it).
+    pub threads: usize,
+    /// Passed to each task as `--device`.
+    pub device: String,
+}
+
+/// A task that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedTask {
+    pub label: String,
+    pub index: usize,
+    pub code: Option<i32>,
+    pub log: PathBuf,
+}
+
+/// What a run of the executor did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub ran: usize,
+    pub already_done: usize,
+    pub failed: Vec<FailedTask>,
+    /// Stages that could not start because a parent failed.
+    pub blocked: Vec<String>,
+    /// Seconds each task took, by stage label: what `compute.json` is made of.
+    pub seconds: BTreeMap<String, Vec<f64>>,
+}
+
+/// Where a task's output goes.
+pub fn log_path(store: &RunStore, label: &str, index: usize) -> PathBuf {
+    let name = label.replace(['/', '[', ']'], "_");
+    store
+        .root
+        .join("logs")
+        .join(format!("{}-{index}.log", name.trim_end_matches('_')))
+}
+
+/// Run every task of `plan` not yet done.
+pub fn run_plan(
+    plan: &Plan,
+    store: &RunStore,
+    options: &LocalOptions,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let mut report = Report::default();
+    // finished[stage] = tasks that ended (done or failed); failed stages recorded separately.
+    let mut pending: BTreeMap<&str, VecDeque<usize>> = BTreeMap::new();
+    let mut open: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut failed_stages: BTreeSet<&str> = BTreeSet::new();
+    for stage in &plan.stages {
+        let mut todo = VecDeque::new();
+        for index in 0..stage.tasks {
+            if store.state(&stage.id, index)? == TaskState::Done {
+                report.already_done += 1;
+            } else {
+                todo.push_back(index);
+            }
+        }
+        open.insert(&stage.id, todo.len());
+        pending.insert(&stage.id, todo);
+    }
+    progress.set_total(plan.tasks() as u64);
+    progress.advance(report.already_done as u64);
+    let logs = store.root.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| Error::write(&logs, e))?;
+
+    let mut running: Vec<(Child, &str, usize, Instant)> = Vec::new();
+    let mut started_stages: BTreeSet<&str> = BTreeSet::new();
+    loop {
+        // Start what is ready, up to the worker count.
+        for stage in &plan.stages {
+            if running.len() >= options.workers.max(1) {
+                break;
+            }
+            let id = stage.id.as_str();
+            if pending[id].is_empty() || failed_stages.contains(id) {
+                continue;
+            }
+            let tolerant = matches!(stage.work, Work::Update { .. });
+            let ready = stage.parents.iter().all(|p| {
+                open[p.as_str()] == 0 && (tolerant || !failed_stages.contains(p.as_str()))
+            });
+            let blocked = stage
+                .parents
+                .iter()
+                .any(|p| failed_stages.contains(p.as_str()) && !tolerant && open[p.as_str()] == 0);
+            if blocked {
+                if started_stages.insert(id) {
+                    report.blocked.push(stage.label.clone());
+                }
+                let n = pending
+                    .get_mut(id)
+                    .map(|q| q.drain(..).count())
+                    .unwrap_or(0);
+                *open.get_mut(id).expect("every stage is open") -= n;
+                failed_stages.insert(id);
+                continue;
+            }
+            if !ready {
+                continue;
+            }
+            started_stages.insert(id);
+            while running.len() < options.workers.max(1) {
+                let Some(index) = pending.get_mut(id).and_then(VecDeque::pop_front) else {
+                    break;
+                };
+                let log = log_path(store, &stage.label, index);
+                let child = spawn(options, &store.root, id, index, &log)?;
+                running.push((child, id, index, Instant::now()));
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let mut i = 0;
+        while i < running.len() {
+            let status = running[i]
+                .0
+                .try_wait()
+                .map_err(|e| Error::Internal(format!("waiting for a task: {e}")))?;
+            let Some(status) = status else {
+                i += 1;
+                continue;
+            };
+            let (_, id, index, started) = running.swap_remove(i);
+            let stage = plan.stage(id).expect("a planned stage");
+            *open.get_mut(id).expect("every stage is open") -= 1;
+            report.ran += 1;
+            report
+                .seconds
+                .entry(stage.label.clone())
+                .or_default()
+                .push(started.elapsed().as_secs_f64());
+            progress.advance(1);
+            if !status.success() {
+                failed_stages.insert(id);
+                report.failed.push(FailedTask {
+                    label: stage.label.clone(),
+                    index,
+                    code: status.code(),
+                    log: log_path(store, &stage.label, index),
+                });
+            }
+        }
+    }
+    // Whatever could not start (a parent failed further up) is reported, never dropped.
+    for stage in &plan.stages {
+        if !pending[stage.id.as_str()].is_empty() && !report.blocked.contains(&stage.label) {
+            report.blocked.push(stage.label.clone());
+        }
+    }
+    progress.finish();
+    Ok(report)
+}
+
+fn spawn(
+    options: &LocalOptions,
+    run: &Path,
+    stage: &str,
+    index: usize,
+    log: &Path,
+) -> Result<Child> {
+    let file = std::fs::File::create(log).map_err(|e| Error::write(log, e))?;
+    let err = file.try_clone().map_err(|e| Error::write(log, e))?;
+    Command::new(&options.exe)
+        .arg("task")
+        .arg(run)
+        .args(["--stage", stage, "--index", &index.to_string()])
+        .args(["--device", &options.device])
+        .env("RAYON_NUM_THREADS", options.threads.max(1).to_string())
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| Error::Internal(format!("starting {}: {e}", options.exe.display())))
+}

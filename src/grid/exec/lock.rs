@@ -1,0 +1,94 @@
+//! One driver per run directory: `RUN/lock` holds the pid of the process running it.
+//!
+//! A second `awsnet run` or `resume` on the same directory is refused while that process lives;
+//! a lock left by a process that died is taken over. (Node-local pids: this guards one machine,
+//! which is where the local executor drives a run.)
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Held while this process drives the run; released on drop.
+pub struct RunLock {
+    path: PathBuf,
+}
+
+impl RunLock {
+    pub fn acquire(run: &Path) -> Result<RunLock> {
+        let path = run.join("lock");
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    writeln!(file, "{}", std::process::id()).map_err(|e| Error::write(&path, e))?;
+                    return Ok(RunLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = holder(&path);
+                    if let Some(pid) = holder.filter(|&pid| alive(pid)) {
+                        return Err(Error::invalid(
+                            "--run",
+                            format!(
+                                "{} is being run by process {pid} (its lock: {}); wait for it, \
+                                 `awsnet cancel` it, or choose another run directory",
+                                run.display(),
+                                path.display()
+                            ),
+                        ));
+                    }
+                    // The holder died without releasing the lock.
+                    std::fs::remove_file(&path).map_err(|e| Error::write(&path, e))?;
+                }
+                Err(e) => return Err(Error::write(&path, e)),
+            }
+        }
+        Err(Error::Internal(format!(
+            "could not take {}",
+            path.display()
+        )))
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The pid a lock file names.
+pub fn holder(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Whether process `pid` exists (signal 0 checks without sending anything).
+pub fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 sends nothing; it only asks whether the pid exists.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_driver_is_refused_and_a_dead_ones_lock_taken_over() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(tmp.path()).unwrap();
+        let err = RunLock::acquire(tmp.path()).err().unwrap();
+        assert!(err.to_string().contains("is being run by process"), "{err}");
+        drop(first);
+        assert!(!tmp.path().join("lock").exists());
+        // A pid that cannot exist: the lock is stale.
+        std::fs::write(tmp.path().join("lock"), "2147483646\n").unwrap();
+        let taken = RunLock::acquire(tmp.path()).unwrap();
+        assert_eq!(
+            holder(&tmp.path().join("lock")),
+            Some(std::process::id() as i32)
+        );
+        drop(taken);
+    }
+}

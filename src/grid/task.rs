@@ -1,0 +1,606 @@
+//! One task of a plan: `awsnet task RUN --stage ID --index I`, the one entry point every
+//! executor runs.
+//!
+//! A task reads its parents' outputs from the run directory, writes its own under
+//! `RUN/stages/<id>/<index>/`, and records them last in `done.json` (`super::store`). Training
+//! tasks keep an `awsnet train` run directory there, so a task killed mid-way resumes from its
+//! last epoch when it runs again, with the bytes an uninterrupted task would have written.
+//!
+//! What needs the model stack goes through [`Engine`] (implemented by `crate::engine` for burn's
+//! backends): the grid itself holds no model code.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::{Plan, Stage, Work, ASAN_NETS};
+use super::spec::target_name;
+use super::store::RunStore;
+use crate::atomic;
+use crate::das::weighting::{Candidate, Score, WeightingLine, WeightingState};
+use crate::data::cases::discover;
+use crate::data::labels::Target;
+use crate::data::matching::CasePair;
+use crate::data::nifti_write::write_i16;
+use crate::error::{Error, Result};
+use crate::eval::evaluate::evaluate_pair;
+use crate::eval::stats::samples::load_samples;
+use crate::eval::stats::{compare_family, CompareOptions, Comparison, Family};
+use crate::eval::summary::eval_json;
+use crate::infer::pipeline::Deployed;
+use crate::infer::vote::{match_inputs, vote_case};
+use crate::seed;
+use crate::train::checkpoint::{read_state, StateExtra, TrainState};
+use crate::train::config::{epoch_seed, EpochRecord, TrainConfig};
+use crate::train::run_dir::{run_checkpoint, Which};
+use crate::train::steps;
+
+/// What tasks need from the model stack.
+pub trait Engine {
+    /// Train `config` into the `awsnet train` run directory `run` up to `config.epochs`,
+    /// continuing what is there.
+    fn train(&self, config: &TrainConfig, run: &Path) -> Result<()>;
+
+    /// Train one child of the parent checkpoint (with the parent's state replaced by `state`)
+    /// for epoch `state.epoch` with the candidate's α; save it as a checkpoint in `out`. None
+    /// when its loss diverged.
+    fn sample(
+        &self,
+        config: &TrainConfig,
+        parent: &Path,
+        state: &TrainState,
+        candidate: &Candidate,
+        out: &Path,
+    ) -> Result<Option<ChildResult>>;
+
+    /// Segment the cases `ids` of directory `cases` into `<case>_pred.nii.gz` files in `out`.
+    fn predict(
+        &self,
+        networks: [Deployed; 4],
+        cases: &Path,
+        ids: &[String],
+        out: &Path,
+    ) -> Result<()>;
+}
+
+/// What a trained child reports (`result.json` of a sample task).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChildResult {
+    pub index: usize,
+    pub loss: f64,
+    pub record: EpochRecord,
+}
+
+/// Where a member's network stands after an update (`parents/<member>-<net>.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parent {
+    /// The chosen child's checkpoint, relative to the run directory.
+    pub checkpoint: PathBuf,
+    /// The state to continue from (the search's state after the update).
+    pub state: TrainState,
+    /// Progress lines of the auto-weighted epochs so far.
+    pub history: Vec<EpochRecord>,
+    /// `weighting.jsonl` lines so far.
+    pub lines: Vec<WeightingLine>,
+}
+
+/// Run task `index` of stage `stage_id` of the plan in `run`.
+pub fn run_task(run: &Path, stage_id: &str, index: usize, engine: &dyn Engine) -> Result<()> {
+    let store = RunStore::new(run);
+    let plan = read_plan(&store)?;
+    let stage = plan.stage(stage_id).ok_or_else(|| {
+        Error::invalid(
+            "--stage",
+            format!(
+                "{stage_id} is not a stage of {}",
+                store.plan_file().display()
+            ),
+        )
+    })?;
+    if index >= stage.tasks {
+        return Err(Error::invalid(
+            "--index",
+            format!(
+                "stage {} has {} tasks (0..{})",
+                stage.label, stage.tasks, stage.tasks
+            ),
+        ));
+    }
+    let task = Task {
+        plan: &plan,
+        store: &store,
+        stage,
+        index,
+        engine,
+    };
+    task.run().map_err(|e| e.in_task(&stage.label, index))
+}
+
+/// Read `RUN/plan.json`.
+pub fn read_plan(store: &RunStore) -> Result<Plan> {
+    let path = store.plan_file();
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::input(&path, format!("not a plan: {e}")))
+}
+
+struct Task<'a> {
+    plan: &'a Plan,
+    store: &'a RunStore,
+    stage: &'a Stage,
+    index: usize,
+    engine: &'a dyn Engine,
+}
+
+impl Task<'_> {
+    fn dir(&self) -> PathBuf {
+        self.store.task_dir(&self.stage.id, self.index)
+    }
+
+    fn parent(&self, i: usize) -> Result<&Stage> {
+        let id = self.stage.parents.get(i).ok_or_else(|| {
+            Error::Internal(format!("stage {} has no parent {i}", self.stage.label))
+        })?;
+        self.plan
+            .stage(id)
+            .ok_or_else(|| Error::Internal(format!("parent {id} is not in the plan")))
+    }
+
+    fn run(&self) -> Result<()> {
+        let dir = self.dir();
+        let resumable = matches!(self.stage.work, Work::Casn { .. } | Work::Train { .. });
+        if !resumable && dir.exists() {
+            // Left by an attempt that died before its manifest: start over. Training tasks
+            // instead continue their run directory from its last epoch.
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+        match &self.stage.work {
+            Work::Casn { config } => self.engine.train(config, &dir.join("run"))?,
+            Work::Train { configs, until, .. } => {
+                let config = TrainConfig {
+                    epochs: *until,
+                    ..configs[self.index].clone()
+                };
+                self.engine.train(&config, &dir.join("run"))?;
+            }
+            Work::Sample { configs, epoch, .. } => self.sample(configs, *epoch)?,
+            Work::Update { configs, epoch, .. } => self.update(configs, *epoch)?,
+            Work::Predict { test, cases, .. } => self.predict(test, cases)?,
+            Work::Evaluate {
+                members,
+                test,
+                cases,
+                targets,
+                ..
+            } => self.evaluate(*members, test, cases, targets)?,
+            Work::Stats {
+                methods,
+                comparisons,
+                metrics,
+            } => self.stats(methods, comparisons, metrics)?,
+        }
+        let outputs = files_under(&dir)?;
+        let names: Vec<&str> = outputs.iter().map(String::as_str).collect();
+        self.store.finish(&self.stage.id, self.index, &names)?;
+        Ok(())
+    }
+
+    /// Where member-net `which` of the ASAN stage `stage` stands: its checkpoint and state.
+    fn member_state(&self, stage: &Stage, which: usize) -> Result<(PathBuf, Parent)> {
+        match &stage.work {
+            Work::Train { .. } => {
+                let run = self.store.task_dir(&stage.id, which).join("run");
+                let checkpoint = run_checkpoint(&run, Which::Latest)?;
+                let state = read_state(&checkpoint)?;
+                let parent = Parent {
+                    checkpoint: relative(&self.store.root, &checkpoint),
+                    state,
+                    history: Vec::new(),
+                    lines: Vec::new(),
+                };
+                Ok((checkpoint, parent))
+            }
+            Work::Update { .. } => {
+                let path = self
+                    .store
+                    .task_dir(&stage.id, 0)
+                    .join("parents")
+                    .join(format!("{which}.json"));
+                let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+                let parent: Parent = serde_json::from_str(&text)
+                    .map_err(|e| Error::input(&path, format!("not a parent record: {e}")))?;
+                Ok((self.store.root.join(&parent.checkpoint), parent))
+            }
+            other => Err(Error::Internal(format!(
+                "a search continues from a train or update stage, not {other:?}"
+            ))),
+        }
+    }
+
+    fn sample(&self, configs: &[TrainConfig], epoch: u64) -> Result<()> {
+        let k = self.samples(configs)?;
+        let (which, child) = (self.index / k, self.index % k);
+        let config = &configs[which];
+        let (checkpoint, parent) = self.member_state(self.parent(0)?, which)?;
+        check_epoch(&parent.state, epoch)?;
+        let candidate = candidates(config, &parent.state, epoch)?
+            .into_iter()
+            .find(|c| c.index == child)
+            .ok_or_else(|| Error::Internal(format!("no candidate {child}")))?;
+        let out = self.dir();
+        let result = self.engine.sample(
+            config,
+            &checkpoint,
+            &parent.state,
+            &candidate,
+            &out.join("child"),
+        )?;
+        write_json(&out.join("result.json"), &result)
+    }
+
+    fn samples(&self, configs: &[TrainConfig]) -> Result<usize> {
+        configs[0]
+            .weighting
+            .as_ref()
+            .map(|w| w.samples)
+            .filter(|&k| k > 0)
+            .ok_or_else(|| Error::Internal("a search stage without samples".into()))
+    }
+
+    fn update(&self, configs: &[TrainConfig], epoch: u64) -> Result<()> {
+        let sampled = self.parent(0)?;
+        let before = self
+            .plan
+            .stage(&sampled.parents[0])
+            .ok_or_else(|| Error::Internal("a sample stage without a parent".into()))?;
+        let k = self.samples(configs)?;
+        let out = self.dir().join("parents");
+        for (which, config) in configs.iter().enumerate() {
+            let (_, parent) = self.member_state(before, which)?;
+            let weighting = config
+                .weighting
+                .as_ref()
+                .ok_or_else(|| Error::Internal("an update without a weighting".into()))?;
+            let state = parent
+                .state
+                .weighting()
+                .ok_or_else(|| Error::Internal("a parent without a search state".into()))?;
+            let candidates = candidates(config, &parent.state, epoch)?;
+            let mut results = Vec::new();
+            for child in 0..k {
+                let task = which * k + child;
+                if self.store.state(&sampled.id, task)? != super::store::TaskState::Done {
+                    continue;
+                }
+                let path = self.store.task_dir(&sampled.id, task).join("result.json");
+                let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+                let result: Option<ChildResult> = serde_json::from_str(&text)
+                    .map_err(|e| Error::input(&path, format!("not a child result: {e}")))?;
+                // None: the child's loss diverged; it counts as missing.
+                if let Some(result) = result {
+                    results.push((task, result));
+                }
+            }
+            if results.is_empty() {
+                return Err(Error::training(format!(
+                    "no sample of epoch {} arrived for member {} ({:?}): none of its {k} \
+                     children finished",
+                    epoch + 1,
+                    which / ASAN_NETS.len(),
+                    config.net
+                )));
+            }
+            let scores: Vec<Score> = results
+                .iter()
+                .map(|(_, r)| Score {
+                    index: r.index,
+                    dice: r.record.validation().score(weighting.score),
+                })
+                .collect();
+            let conclusion =
+                steps::update(weighting, state, &candidates, &scores, config.seed, epoch)?;
+            let (task, chosen) = results
+                .iter()
+                .find(|(_, r)| r.index == conclusion.chosen)
+                .ok_or_else(|| Error::Internal("the chosen child sent no result".into()))?;
+            let mut history = parent.history;
+            history.push(chosen.record.clone());
+            let mut lines = parent.lines;
+            lines.push(conclusion.line);
+            let next = Parent {
+                checkpoint: relative(
+                    &self.store.root,
+                    &self.store.task_dir(&sampled.id, *task).join("child"),
+                ),
+                state: TrainState {
+                    epoch: epoch + 1,
+                    seed: config.seed,
+                    alpha: chosen.record.alpha.clone(),
+                    extra: Some(StateExtra {
+                        weighting: conclusion.state,
+                    }),
+                },
+                history,
+                lines,
+            };
+            write_json(&out.join(format!("{which}.json")), &next)?;
+        }
+        Ok(())
+    }
+
+    fn predict(&self, test: &Path, cases: &[String]) -> Result<()> {
+        let member = self.index;
+        let casn = |i: usize| -> Result<Deployed> {
+            let stage = self.parent(i)?;
+            let Work::Casn { config } = &stage.work else {
+                return Err(Error::Internal(format!(
+                    "parent {i} of predict is not CASN"
+                )));
+            };
+            let run = self.store.task_dir(&stage.id, 0).join("run");
+            Ok(Deployed {
+                config: (**config).clone(),
+                checkpoint: run_checkpoint(&run, Which::Best)?,
+                source: run,
+            })
+        };
+        let asan = self.parent(2)?;
+        let asan_net = |net: usize| -> Result<Deployed> {
+            let which = member * ASAN_NETS.len() + net;
+            let configs = match &asan.work {
+                Work::Train { configs, .. } | Work::Update { configs, .. } => configs,
+                other => return Err(Error::Internal(format!("predict after {other:?}"))),
+            };
+            // Which checkpoint is deployed: a fixed-weight run's best validation epoch, as
+            // `awsnet predict` does; a search's final parent, so the deployed model is the one
+            // the search chose.
+            let checkpoint = match &asan.work {
+                Work::Train { .. } => {
+                    let run = self.store.task_dir(&asan.id, which).join("run");
+                    run_checkpoint(&run, Which::Best)?
+                }
+                _ => self.member_state(asan, which)?.0,
+            };
+            Ok(Deployed {
+                config: configs[which].clone(),
+                source: checkpoint.clone(),
+                checkpoint,
+            })
+        };
+        let networks = [casn(0)?, casn(1)?, asan_net(0)?, asan_net(1)?];
+        let deployed: Vec<serde_json::Value> = networks
+            .iter()
+            .map(|d| {
+                let epoch = read_state(&d.checkpoint).map(|s| s.epoch).unwrap_or(0);
+                serde_json::json!({
+                    "net": d.config.net,
+                    "checkpoint": relative(&self.store.root, &d.checkpoint),
+                    "epoch": epoch,
+                })
+            })
+            .collect();
+        let out = self.dir();
+        write_json(&out.join("deployed.json"), &deployed)?;
+        self.engine
+            .predict(networks, test, cases, &out.join("pred"))
+    }
+
+    fn evaluate(
+        &self,
+        members: usize,
+        test: &Path,
+        cases: &[String],
+        targets: &[Target],
+    ) -> Result<()> {
+        let predicted = self.parent(0)?;
+        let dirs: Vec<PathBuf> = (0..members)
+            .map(|m| self.store.task_dir(&predicted.id, m).join("pred"))
+            .collect();
+        let out = self.dir();
+        let pred = if members > 1 {
+            let voted = out.join("voted");
+            let mut staged = atomic::StagedDir::new(&voted)?;
+            for case in match_inputs(&dirs)? {
+                let v = vote_case(&case)?;
+                write_i16(
+                    &staged.file(&format!("{}_pred.nii.gz", case.case)),
+                    &v.labels,
+                    &v.header,
+                )?;
+            }
+            staged.commit()?;
+            voted
+        } else {
+            dirs[0].clone()
+        };
+        let references = discover(test)?;
+        let mut evaluated = Vec::with_capacity(cases.len());
+        for id in cases {
+            let reference = references
+                .iter()
+                .find(|c| &c.id == id)
+                .and_then(|c| c.gd.clone())
+                .ok_or_else(|| Error::case(id, format!("no labels in {}", test.display())))?;
+            let pair = CasePair {
+                case: id.clone(),
+                prediction: pred.join(format!("{id}_pred.nii.gz")),
+                reference,
+            };
+            let mut case = evaluate_pair(&pair, targets)?;
+            // Paths relative to the run and to the test directory: the same grid evaluates to
+            // the same bytes wherever it ran.
+            case.prediction_file = relative(&self.store.root, &pair.prediction)
+                .display()
+                .to_string();
+            case.reference_file = relative(test, &pair.reference).display().to_string();
+            evaluated.push(case);
+        }
+        write_json(&out.join("eval.json"), &eval_json(&evaluated, targets)?)
+    }
+
+    fn stats(
+        &self,
+        methods: &[String],
+        comparisons: &[[String; 2]],
+        metrics: &[String],
+    ) -> Result<()> {
+        let eval_of = |name: &str| -> Result<(PathBuf, &Stage)> {
+            let stage = self
+                .stage
+                .parents
+                .iter()
+                .filter_map(|id| self.plan.stage(id))
+                .find(|s| matches!(&s.work, Work::Evaluate { method, .. } if method == name))
+                .ok_or_else(|| Error::Internal(format!("no evaluation of {name}")))?;
+            Ok((self.store.task_dir(&stage.id, 0).join("eval.json"), stage))
+        };
+        let mut pairs = Vec::new();
+        for metric in metrics {
+            for [a, b] in comparisons {
+                let load = |name: &str| -> Result<_> {
+                    let mut samples = load_samples(&eval_of(name)?.0, metric)?;
+                    samples.name = name.to_string();
+                    Ok(samples)
+                };
+                pairs.push((load(a)?, load(b)?));
+            }
+        }
+        let options = CompareOptions {
+            seed: seed::derive(self.plan.job.seed, "stats", 0),
+            ..CompareOptions::default()
+        };
+        let mut compared = compare_family(&pairs, Family::All, &options)?;
+        for c in &mut compared {
+            c.a_file = relative(&self.store.root, Path::new(&c.a_file))
+                .display()
+                .to_string();
+            c.b_file = relative(&self.store.root, Path::new(&c.b_file))
+                .display()
+                .to_string();
+        }
+        let mut by_method = serde_json::Map::new();
+        for name in methods {
+            let (path, stage) = eval_of(name)?;
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+            let eval: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::input(&path, format!("not an evaluation: {e}")))?;
+            by_method.insert(
+                name.clone(),
+                serde_json::json!({ "eval": eval, "stage": stage.id }),
+            );
+        }
+        // The job as run, without its data directories: the cases are recorded by content
+        // (`train_cases`, `test_cases`), so the summary does not depend on where they lie.
+        let mut job = self.plan.job.clone();
+        for dir in [&mut job.data.train, &mut job.data.test, &mut job.data.root] {
+            dir.take();
+        }
+        let summary = Summary {
+            run: &self.plan.run,
+            job: &self.plan.job.name,
+            seed: self.plan.job.seed,
+            methods: by_method,
+            comparisons: compared,
+            targets: self
+                .plan
+                .job
+                .evaluation
+                .targets
+                .iter()
+                .map(|t| target_name(*t))
+                .collect(),
+            provenance: Provenance {
+                awsnet: env!("CARGO_PKG_VERSION"),
+                train_cases: &self.plan.inputs.train.sha256,
+                test_cases: &self.plan.inputs.test.sha256,
+                job: &job,
+            },
+        };
+        write_json(&self.dir().join("summary.json"), &summary)?;
+        let results = self.store.root.join("results");
+        std::fs::create_dir_all(&results).map_err(|e| Error::write(&results, e))?;
+        write_json(&results.join("summary.json"), &summary)
+    }
+}
+
+/// `RUN/results/summary.json`.
+#[derive(Serialize)]
+struct Summary<'a> {
+    run: &'a str,
+    job: &'a str,
+    seed: u64,
+    targets: Vec<&'static str>,
+    methods: serde_json::Map<String, serde_json::Value>,
+    comparisons: Vec<Comparison>,
+    provenance: Provenance<'a>,
+}
+
+#[derive(Serialize)]
+struct Provenance<'a> {
+    awsnet: &'static str,
+    train_cases: &'a str,
+    test_cases: &'a str,
+    job: &'a super::spec::JobSpec,
+}
+
+/// The children of auto-weighted epoch `epoch` of a member whose state is `state`.
+fn candidates(config: &TrainConfig, state: &TrainState, epoch: u64) -> Result<Vec<Candidate>> {
+    let weighting = config
+        .weighting
+        .as_ref()
+        .ok_or_else(|| Error::Internal("a search without a weighting".into()))?;
+    let search: &WeightingState = state
+        .weighting()
+        .ok_or_else(|| Error::Internal("a parent without a search state".into()))?;
+    Ok(weighting.candidates(search, epoch_seed(config.seed, epoch)))
+}
+
+fn check_epoch(state: &TrainState, epoch: u64) -> Result<()> {
+    if state.epoch == epoch {
+        Ok(())
+    } else {
+        Err(Error::Internal(format!(
+            "the parent has trained {} epochs; epoch {} needs {epoch}",
+            state.epoch,
+            epoch + 1
+        )))
+    }
+}
+
+fn relative(root: &Path, path: &Path) -> PathBuf {
+    path.strip_prefix(root).unwrap_or(path).to_path_buf()
+}
+
+fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+    }
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::Internal(format!("encoding {}: {e}", path.display())))?;
+    bytes.push(b'\n');
+    atomic::write_bytes(path, &bytes)
+}
+
+/// Every file under `dir` (relative, sorted), `done.json` aside.
+fn files_under(dir: &Path) -> Result<Vec<String>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::read(dir, e))? {
+            let path = entry.map_err(|e| Error::read(dir, e))?.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                let rel = relative(root, &path).display().to_string();
+                if rel != "done.json" {
+                    out.push(rel);
+                }
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}

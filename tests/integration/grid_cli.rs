@@ -1,0 +1,306 @@
+//! `awsnet run`, `resume`, `status` and `task` on a tiny grid of phantom cases: the results a
+//! user relies on — the same summary.json however the run went (in one go, rerun elsewhere,
+//! killed and resumed, with a damaged output), the DAS of the grid equal to `awsnet train`'s,
+//! a reducer that proceeds without a lost sample, and one driver per run directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::{self, awsnet};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Two methods, the second auto-weighted (1 fixed + 2 DAS epochs, K = 2).
+const JOB: &str = r#"{
+  "name": "tiny",
+  "seed": 3,
+  "data": { "root": "data", "test_cases": 2, "validation_cases": 1 },
+  "scale": { "base_filters": 4, "crop": [64, 64], "margin": 3, "input": [32, 32],
+             "batch_size": 4, "epochs": 3 },
+  "weighting": { "epochs_fixed": 1, "samples": 2 },
+  "methods": [
+    { "name": "base", "pam": false, "deep_supervision": false },
+    { "name": "pam_das", "weighting": "das" }
+  ],
+  "backend": { "kind": "local", "workers": 2 }
+}"#;
+
+/// A job file and five phantom cases in a fresh directory.
+fn setup() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = awsnet(&[
+        "phantom",
+        "--out",
+        s(&tmp.path().join("data")),
+        "--cases",
+        "5",
+        "--size",
+        "64",
+        "64",
+        "--spacing",
+        "3.6",
+        "3.6",
+        "14",
+        "--slices",
+        "2",
+        "3",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let job = tmp.path().join("tiny.json");
+    fs::write(&job, JOB).unwrap();
+    (tmp, job)
+}
+
+fn run_grid(job: &Path, run: &Path, extra: &[&str]) -> common::Run {
+    let mut args = vec!["run", s(job), "--run", s(run)];
+    args.extend_from_slice(extra);
+    awsnet(&args)
+}
+
+fn summary(run: &Path) -> Vec<u8> {
+    fs::read(run.join("results/summary.json")).unwrap()
+}
+
+fn plan(run: &Path) -> serde_json::Value {
+    common::json(&fs::read_to_string(run.join("plan.json")).unwrap())
+}
+
+fn stage_id(run: &Path, label: &str) -> String {
+    plan(run)["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["label"] == label)
+        .unwrap_or_else(|| panic!("no stage {label}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_grid_runs_end_to_end_and_reruns_to_the_same_summary() {
+    let (tmp, job) = setup();
+    let first = tmp.path().join("first");
+    let out = run_grid(&job, &first, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.assert_stdout_has(&["tasks run, 0 already done", "summary.json"]);
+    let doc = common::json(&String::from_utf8(summary(&first)).unwrap());
+    assert_eq!(doc["job"], "tiny");
+    for method in ["base", "pam_das"] {
+        let cases = doc["methods"][method]["eval"]["metric_per_case"]
+            .as_array()
+            .unwrap();
+        assert_eq!(cases.len(), 2, "{method}: the two test cases");
+    }
+    let comparisons = doc["comparisons"].as_array().unwrap();
+    assert_eq!(comparisons.len(), 2, "pam_das vs base on two metrics");
+    assert_eq!(
+        (comparisons[0]["a"].clone(), comparisons[0]["n"].clone()),
+        ("base".into(), 2.into())
+    );
+    assert!(comparisons[0].get("p_t_holm").is_some());
+    assert!(first.join("results/compute.json").exists());
+    assert!(first.join("logs/casn_coarse-0.log").exists());
+
+    // Again in the same directory: nothing to do. Elsewhere, from another working directory:
+    // the same bytes.
+    let again = run_grid(&job, &first, &[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    again.assert_stdout_has(&["0 tasks run"]);
+    let second = tmp.path().join("second");
+    let out = common::awsnet_in(&["run", "tiny.json", "--run", "second"], Some(tmp.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(summary(&first), summary(&second));
+
+    // Another job in that directory is refused.
+    let other = run_grid(&job, &first, &["--set", "seed=4"]);
+    other.assert_user_error(&["holds another grid's run"]);
+}
+
+/// The grid's DAS, one child per task and an update per epoch through checkpoints on disk,
+/// trains the very bytes `awsnet train` trains in one process.
+#[test]
+fn sharded_das_equals_awsnet_train() {
+    let (tmp, job) = setup();
+    let run = tmp.path().join("run");
+    let out = run_grid(
+        &job,
+        &run,
+        &[
+            "--set",
+            "methods=[{\"name\": \"d\", \"weighting\": \"das\"}]",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let update = stage_id(&run, "d/update[3]");
+    let stage = plan(&run)["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == update.as_str())
+        .unwrap()
+        .clone();
+    let config = tmp.path().join("member.json");
+    fs::write(&config, stage["work"]["configs"][1].to_string()).unwrap();
+    let parent = common::json(
+        &fs::read_to_string(run.join(format!("stages/{update}/0/parents/1.json"))).unwrap(),
+    );
+    let grid_model = fs::read(
+        run.join(parent["checkpoint"].as_str().unwrap())
+            .join("model.bin"),
+    )
+    .unwrap();
+
+    let single = tmp.path().join("single");
+    let trained = awsnet(&["train", "--config", s(&config), "--out", s(&single)]);
+    assert_eq!(trained.code, 0, "{}", trained.stderr);
+    let model = fs::read(single.join("checkpoints/epoch-0003/model.bin")).unwrap();
+    assert!(
+        model == grid_model,
+        "the grid's final parent differs from awsnet train's model"
+    );
+    let lines: Vec<serde_json::Value> = fs::read_to_string(single.join("weighting.jsonl"))
+        .unwrap()
+        .lines()
+        .map(common::json)
+        .collect();
+    assert_eq!(parent["lines"], serde_json::Value::from(lines));
+}
+
+/// The direct children of process `pid` (from /proc).
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …: the comm may hold spaces, so split after its ')'.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(vec![], |(_, r)| r.split_whitespace().collect());
+        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            if let Ok(child) = entry.file_name().to_string_lossy().parse() {
+                out.push(child);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_killed_task_resumes_to_the_same_summary() {
+    let (tmp, job) = setup();
+    // A longer CASN run, so there is a task to kill mid-training.
+    let slow = ["--set", "networks.casn_coarse.epochs=40"];
+    let clean = tmp.path().join("clean");
+    assert_eq!(run_grid(&job, &clean, &slow).code, 0);
+
+    let killed = tmp.path().join("killed");
+    let mut args = vec![
+        "run".to_string(),
+        s(&job).into(),
+        "--run".into(),
+        s(&killed).into(),
+    ];
+    args.extend(slow.iter().map(|a| a.to_string()));
+    let mut driver = Command::new(env!("CARGO_BIN_EXE_awsnet"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the coarse CASN to have saved an epoch, then SIGKILL every running task.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut shot = 0;
+    while Instant::now() < deadline && shot == 0 {
+        let started = fs::read_dir(killed.join("stages"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|stage| stage.path().join("0/run/checkpoint_latest.json").exists());
+        if started {
+            for child in children(driver.id()) {
+                // SAFETY: SIGKILL to our own child processes.
+                unsafe { libc::kill(child as i32, libc::SIGKILL) };
+                shot += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(shot > 0, "no task was running to kill");
+    let status = driver.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "a killed task fails the run");
+    let resumed = awsnet(&["resume", s(&killed)]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(summary(&clean), summary(&killed));
+}
+
+#[test]
+fn a_damaged_output_is_found_and_recomputed() {
+    let (tmp, job) = setup();
+    let run = tmp.path().join("run");
+    assert_eq!(run_grid(&job, &run, &[]).code, 0);
+    let before = summary(&run);
+    let sample = stage_id(&run, "pam_das/sample[2]");
+    let model = run.join(format!("stages/{sample}/1/child/model.bin"));
+    let mut bytes = fs::read(&model).unwrap();
+    bytes[100] ^= 0xff;
+    fs::write(&model, bytes).unwrap();
+
+    let status = awsnet(&["status", s(&run)]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    status.assert_stdout_has(&["task 1 reruns: child/model.bin: sha256 differs"]);
+    let resumed = awsnet(&["resume", s(&run)]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    resumed.assert_stdout_has(&["1 tasks run"]);
+    assert_eq!(summary(&run), before);
+}
+
+#[test]
+fn the_update_proceeds_without_a_lost_sample_and_fails_clearly_without_any() {
+    let (tmp, job) = setup();
+    let run = tmp.path().join("run");
+    assert_eq!(run_grid(&job, &run, &[]).code, 0);
+    let sample = stage_id(&run, "pam_das/sample[2]");
+    let update = stage_id(&run, "pam_das/update[2]");
+    // Child 1 of member 0, net scar never arrived.
+    fs::remove_file(run.join(format!("stages/{sample}/1/done.json"))).unwrap();
+    let task = awsnet(&["task", s(&run), "--stage", &update, "--index", "0"]);
+    assert_eq!(task.code, 0, "{}", task.stderr);
+    let parent = common::json(
+        &fs::read_to_string(run.join(format!("stages/{update}/0/parents/0.json"))).unwrap(),
+    );
+    assert_eq!(parent["lines"][0]["missing"], serde_json::json!([1]));
+    assert_eq!(parent["lines"][0]["samples"].as_array().unwrap().len(), 1);
+
+    fs::remove_file(run.join(format!("stages/{sample}/0/done.json"))).unwrap();
+    let none = awsnet(&["task", s(&run), "--stage", &update, "--index", "0"]);
+    assert_eq!(none.code, 3, "{}", none.stderr);
+    assert!(
+        none.stderr.contains("no sample of epoch 2 arrived"),
+        "{}",
+        none.stderr
+    );
+    assert!(
+        none.stderr.contains("pam_das/update[2], task 0"),
+        "{}",
+        none.stderr
+    );
+}
+
+#[test]
+fn one_driver_per_run_directory() {
+    let (tmp, job) = setup();
+    let run = tmp.path().join("run");
+    fs::create_dir_all(&run).unwrap();
+    // This test process stands in for a live driver.
+    fs::write(run.join("lock"), format!("{}\n", std::process::id())).unwrap();
+    run_grid(&job, &run, &[]).assert_user_error(&["is being run by process"]);
+    assert!(!run.join("plan.json").exists());
+}
