@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::grid::task::{ChildResult, Engine};
 use crate::infer::pipeline::{load_deployed, predict_case, Deployed};
 use crate::progress::Silent;
+use crate::stop::Stop;
 use crate::train::checkpoint::{load_checkpoint, save_checkpoint, TrainState};
 use crate::train::config::TrainConfig;
 use crate::train::run::train_run;
@@ -21,14 +22,16 @@ use crate::train::run_dir::{RunDir, Which};
 use crate::train::steps::{self, Session, Trainee};
 
 /// Grid tasks on backend `B`.
-pub struct BurnEngine<B: AutodiffBackend> {
+pub struct BurnEngine<'a, B: AutodiffBackend> {
     pub device: B::Device,
+    /// Checked between the epochs of a training task.
+    pub stop: &'a dyn Stop,
 }
 
-impl<B: AutodiffBackend> Engine for BurnEngine<B> {
+impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
     fn train(&self, config: &TrainConfig, run: &Path) -> Result<()> {
         let resume = RunDir::new(run).checkpoint(Which::Latest)?.is_some();
-        train_run::<B>(config, run, resume, &self.device, &Silent).map(|_| ())
+        train_run::<B>(config, run, resume, &self.device, &Silent, self.stop).map(|_| ())
     }
 
     fn sample(

@@ -10,6 +10,7 @@
 //! | 1 | internal failure (a bug, a full disk) | report it, with the task's log |
 //! | 2 | the user's input or usage | stop: rerunning cannot help until the input is fixed |
 //! | 3 | training failed (the loss diverged, no sample of an auto-weighted epoch arrived) | report it; a rerun with the same seed fails the same way |
+//! | 4 | stopped on request (SIGTERM, SIGUSR2) at a safe point, its progress saved | run it again: it resumes from the save |
 //! | 75 | transient I/O on shared storage (timeout, stale NFS handle, busy) | retry the task |
 
 use std::path::PathBuf;
@@ -23,6 +24,8 @@ pub const EXIT_USER: u8 = 2;
 pub const EXIT_INTERNAL: u8 = 1;
 /// Exit code for training that failed on its own terms (diverged, no sample arrived).
 pub const EXIT_TRAINING: u8 = 3;
+/// Exit code for work stopped on request at a safe point (`crate::stop`): run it again.
+pub const EXIT_STOPPED: u8 = 4;
 /// Exit code for a storage failure that may pass on retry (`EX_TEMPFAIL` of sysexits.h).
 pub const EXIT_TRANSIENT: u8 = 75;
 
@@ -66,6 +69,10 @@ pub enum Error {
     #[error("training failed: {0}")]
     Training(String),
 
+    /// Stopped on request (SIGTERM, SIGUSR2) at a safe point, after saving.
+    #[error("stopped on request after epoch {epoch}, which is saved: run it again to continue")]
+    Stopped { epoch: u64 },
+
     /// An error inside one task of a grid, with the stage and index it happened in.
     #[error("stage {stage}, task {index}: {source}")]
     InTask {
@@ -104,6 +111,7 @@ impl Error {
                 _ => EXIT_INTERNAL,
             },
             Error::Training(_) => EXIT_TRAINING,
+            Error::Stopped { .. } => EXIT_STOPPED,
             Error::InTask { source, .. } => source.exit_code(),
             Error::Internal(_) => EXIT_INTERNAL,
         }

@@ -19,6 +19,7 @@ pub mod model;
 pub mod progress;
 pub mod report;
 pub mod seed;
+pub mod stop;
 pub mod train;
 
 pub use error::{Error, Result};

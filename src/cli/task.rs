@@ -8,6 +8,7 @@ use clap::Args;
 use awsnet::backend::{check_cuda, DeviceChoice};
 use awsnet::engine::BurnEngine;
 use awsnet::grid::task::run_task;
+use awsnet::stop::OnSignals;
 
 #[derive(Args)]
 pub struct TaskArgs {
@@ -27,8 +28,10 @@ pub struct TaskArgs {
 pub fn run(args: &TaskArgs) -> anyhow::Result<()> {
     match args.device {
         DeviceChoice::Cpu => {
+            let stop = OnSignals::install();
             let engine = BurnEngine::<Autodiff<Flex>> {
                 device: Default::default(),
+                stop: &stop,
             };
             run_task(&args.run, &args.stage, args.index, &engine)?;
         }
@@ -44,8 +47,10 @@ pub fn run(args: &TaskArgs) -> anyhow::Result<()> {
 fn run_cuda(args: &TaskArgs, index: usize) -> anyhow::Result<()> {
     use burn::backend::cuda::CudaDevice;
     use burn::backend::Cuda;
+    let stop = awsnet::stop::OnSignals::install();
     let engine = BurnEngine::<Autodiff<Cuda>> {
         device: CudaDevice::new(index),
+        stop: &stop,
     };
     run_task(&args.run, &args.stage, args.index, &engine)?;
     Ok(())

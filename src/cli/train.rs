@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::output::print_out;
 use awsnet::backend::{check_cuda, DeviceChoice};
+use awsnet::stop::OnSignals;
 use awsnet::train::config::{EpochRecord, TrainConfig};
 use awsnet::train::run::train_run;
 
@@ -33,6 +34,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         PathBuf::from("results").join(stem)
     });
     let bar = awsnet::progress::for_stderr("train", "samples");
+    // SIGTERM or SIGUSR2: finish the epoch, save it, exit 4; `--resume` continues from there.
+    let stop = OnSignals::install();
     let history = match args.device {
         DeviceChoice::Cpu => train_run::<Autodiff<Flex>>(
             &config,
@@ -40,10 +43,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             args.resume,
             &Default::default(),
             bar.as_ref(),
+            &stop,
         )?,
         DeviceChoice::Cuda(index) => {
             check_cuda(index)?;
-            train_cuda(&config, &out, args.resume, index, bar.as_ref())?
+            train_cuda(&config, &out, args.resume, index, bar.as_ref(), &stop)?
         }
     };
     bar.finish();
@@ -57,10 +61,11 @@ fn train_cuda(
     resume: bool,
     index: usize,
     bar: &dyn awsnet::progress::Progress,
+    stop: &dyn awsnet::stop::Stop,
 ) -> awsnet::Result<Vec<EpochRecord>> {
     use burn::backend::cuda::CudaDevice;
     use burn::backend::Cuda;
-    train_run::<Autodiff<Cuda>>(config, out, resume, &CudaDevice::new(index), bar)
+    train_run::<Autodiff<Cuda>>(config, out, resume, &CudaDevice::new(index), bar, stop)
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -70,6 +75,7 @@ fn train_cuda(
     _: bool,
     _: usize,
     _: &dyn awsnet::progress::Progress,
+    _: &dyn awsnet::stop::Stop,
 ) -> awsnet::Result<Vec<EpochRecord>> {
     // check_cuda() has already refused: this build has no CUDA backend.
     Err(awsnet::Error::Internal("CUDA backend not built".into()))

@@ -15,6 +15,33 @@ use crate::error::{Error, Result};
 
 /// Write `data` as int16 with the geometry of `reference`.
 pub fn write_i16(path: &Path, data: &Array3<i16>, reference: &NiftiHeader) -> Result<()> {
+    let header = header_for(path, data.shape(), reference)?;
+    atomic::write_with(path, |tmp| {
+        WriterOptions::new(tmp)
+            .reference_header(&header)
+            .write_nifti(data)
+            .map_err(std::io::Error::other)
+    })
+}
+
+/// Write `data` as float32 with the geometry of `reference` (maps such as an ensemble's
+/// agreement).
+pub fn write_f32(path: &Path, data: &Array3<f32>, reference: &NiftiHeader) -> Result<()> {
+    let mut header = header_for(path, data.shape(), reference)?;
+    // Stored values are the fractions themselves.
+    header.scl_slope = 1.0;
+    header.scl_inter = 0.0;
+    atomic::write_with(path, |tmp| {
+        WriterOptions::new(tmp)
+            .reference_header(&header)
+            .write_nifti(data)
+            .map_err(std::io::Error::other)
+    })
+}
+
+/// The header a volume of `shape` is written with: `reference`'s geometry, checked against the
+/// file name and the shape.
+fn header_for(path: &Path, shape: &[usize], reference: &NiftiHeader) -> Result<NiftiHeader> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
@@ -30,7 +57,7 @@ pub fn write_i16(path: &Path, data: &Array3<i16>, reference: &NiftiHeader) -> Re
         .iter()
         .map(|&d| d as usize)
         .collect();
-    let spatial_match = data.shape().iter().enumerate().all(|(i, &n)| {
+    let spatial_match = shape.iter().enumerate().all(|(i, &n)| {
         // A reference with fewer axes has an implicit size of 1 on the others.
         ref_shape.get(i).copied().unwrap_or(1) == n
     }) && ref_shape.iter().skip(3).all(|&d| d == 1);
@@ -38,8 +65,7 @@ pub fn write_i16(path: &Path, data: &Array3<i16>, reference: &NiftiHeader) -> Re
         return Err(Error::invalid(
             "volume shape",
             format!(
-                "{:?} does not match the reference header's dims {ref_shape:?} (writing {})",
-                data.shape(),
+                "{shape:?} does not match the reference header's dims {ref_shape:?} (writing {})",
                 path.display()
             ),
         ));
@@ -48,12 +74,7 @@ pub fn write_i16(path: &Path, data: &Array3<i16>, reference: &NiftiHeader) -> Re
     // The reference's display window belongs to its intensities, not to these values.
     header.cal_min = 0.0;
     header.cal_max = 0.0;
-    atomic::write_with(path, |tmp| {
-        WriterOptions::new(tmp)
-            .reference_header(&header)
-            .write_nifti(data)
-            .map_err(std::io::Error::other)
-    })
+    Ok(header)
 }
 
 /// Write a MyoPS label map (codes 0–2221, stored as int16) with the source case's geometry.

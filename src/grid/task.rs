@@ -21,14 +21,14 @@ use crate::das::weighting::{Candidate, Score, WeightingLine, WeightingState};
 use crate::data::cases::discover;
 use crate::data::labels::Target;
 use crate::data::matching::CasePair;
-use crate::data::nifti_write::write_i16;
+use crate::data::nifti_write::{write_f32, write_i16};
 use crate::error::{Error, Result};
 use crate::eval::evaluate::evaluate_pair;
 use crate::eval::stats::samples::load_samples;
 use crate::eval::stats::{compare_family, CompareOptions, Comparison, Family};
 use crate::eval::summary::eval_json;
 use crate::infer::pipeline::Deployed;
-use crate::infer::vote::{match_inputs, vote_case};
+use crate::infer::vote::{match_inputs, vote_case, VoteRule};
 use crate::seed;
 use crate::train::checkpoint::{read_state, StateExtra, TrainState};
 use crate::train::config::{epoch_seed, EpochRecord, TrainConfig};
@@ -400,17 +400,19 @@ impl Task<'_> {
             .collect();
         let out = self.dir();
         let pred = if members > 1 {
+            // Region by region (MyoPS codes), with each voxel's agreement beside the vote.
             let voted = out.join("voted");
+            let agreement = out.join("agreement");
             let mut staged = atomic::StagedDir::new(&voted)?;
+            let mut agreed = atomic::StagedDir::new(&agreement)?;
             for case in match_inputs(&dirs)? {
-                let v = vote_case(&case)?;
-                write_i16(
-                    &staged.file(&format!("{}_pred.nii.gz", case.case)),
-                    &v.labels,
-                    &v.header,
-                )?;
+                let v = vote_case(&case, VoteRule::Nested)?;
+                let name = |what: &str| format!("{}_{what}.nii.gz", case.case);
+                write_i16(&staged.file(&name("pred")), &v.labels, &v.header)?;
+                write_f32(&agreed.file(&name("agreement")), &v.agreement, &v.header)?;
             }
             staged.commit()?;
+            agreed.commit()?;
             voted
         } else {
             dirs[0].clone()

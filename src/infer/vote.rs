@@ -28,11 +28,75 @@ pub struct CaseInputs {
     pub files: Vec<PathBuf>,
 }
 
-/// A voted case: its labels and the header of the first input's file, for writing.
+/// A voted case: its labels, how many members agree with them, and the header of the first
+/// input's file, for writing.
 #[derive(Debug, Clone)]
 pub struct VotedCase {
     pub labels: Array3<i16>,
+    /// Per voxel, the fraction of inputs whose label is the voted one: where to look first.
+    pub agreement: Array3<f32>,
     pub header: NiftiHeader,
+}
+
+/// How the inputs' labels are combined per voxel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoteRule {
+    /// MyoPS codes, region by region ([`nested_voxel`]): pathology a majority sees survives
+    /// even when the members disagree on scar versus edema.
+    #[default]
+    Nested,
+    /// The most frequent label ([`vote_voxel`]), for any label set.
+    Plurality,
+}
+
+impl std::str::FromStr for VoteRule {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "nested" => Ok(VoteRule::Nested),
+            "plurality" => Ok(VoteRule::Plurality),
+            other => Err(format!(
+                "unknown vote rule {other:?}; use nested or plurality"
+            )),
+        }
+    }
+}
+
+/// The MyoPS regions, each inside the one before: LV region (blood pool and myocardium with its
+/// pathology), myocardium, scar + edema, scar.
+const LV_REGION: [i16; 4] = [200, 500, 1220, 2221];
+const MYOCARDIUM: [i16; 3] = [200, 1220, 2221];
+const PATHOLOGY: [i16; 2] = [1220, 2221];
+const SCAR: [i16; 1] = [2221];
+const RV: [i16; 1] = [600];
+/// Every code the nested vote knows.
+const MYOPS_CODES: [i16; 6] = [0, 200, 500, 600, 1220, 2221];
+
+/// The MyoPS label of one voxel, voted region by region: the voxel is in a region when more
+/// than half of the inputs put it there (exactly half: when the first input does), and the
+/// regions nest, so it takes the innermost region it is in. Outside the LV region it is RV
+/// blood on the same rule, else background.
+///
+/// Inputs 200, 2221, 1220 give 1220: all three see myocardium, two of three see pathology, one
+/// sees scar. A plurality over the codes would give 200 and drop the pathology.
+pub fn nested_voxel(labels: &[i16]) -> i16 {
+    let in_region = |region: &[i16]| {
+        let n = labels.iter().filter(|l| region.contains(l)).count();
+        2 * n > labels.len() || (2 * n == labels.len() && region.contains(&labels[0]))
+    };
+    if !in_region(&LV_REGION) {
+        return if in_region(&RV) { 600 } else { 0 };
+    }
+    if !in_region(&MYOCARDIUM) {
+        500
+    } else if !in_region(&PATHOLOGY) {
+        200
+    } else if !in_region(&SCAR) {
+        1220
+    } else {
+        2221
+    }
 }
 
 /// The label most of `labels` agree on; ties go to the earliest of the tied labels in `labels`.
@@ -51,12 +115,24 @@ pub fn vote_voxel(labels: &[i16]) -> i16 {
 }
 
 /// Vote every voxel of same-shaped volumes, given in input order.
-pub fn vote_volumes(volumes: &[Array3<i16>]) -> Array3<i16> {
+pub fn vote_volumes(volumes: &[Array3<i16>], rule: VoteRule) -> Array3<i16> {
+    let vote = match rule {
+        VoteRule::Nested => nested_voxel,
+        VoteRule::Plurality => vote_voxel,
+    };
     let mut votes = Vec::with_capacity(volumes.len());
     Array3::from_shape_fn(volumes[0].dim(), |ix| {
         votes.clear();
         votes.extend(volumes.iter().map(|v| v[ix]));
-        vote_voxel(&votes)
+        vote(&votes)
+    })
+}
+
+/// Per voxel, the fraction of `volumes` whose label is `voted`'s.
+pub fn agreement(volumes: &[Array3<i16>], voted: &Array3<i16>) -> Array3<f32> {
+    let n = volumes.len() as f32;
+    Array3::from_shape_fn(voted.dim(), |ix| {
+        volumes.iter().filter(|v| v[ix] == voted[ix]).count() as f32 / n
     })
 }
 
@@ -130,8 +206,9 @@ pub fn check_out_is_not_an_input(out: &Path, inputs: &[PathBuf]) -> Result<()> {
     }
 }
 
-/// Read and vote one case. Reading or grid errors name the file (and the case).
-pub fn vote_case(inputs: &CaseInputs) -> Result<VotedCase> {
+/// Read and vote one case. Reading or grid errors name the file (and the case); the nested rule
+/// refuses a label that is not a MyoPS code, naming the file.
+pub fn vote_case(inputs: &CaseInputs, rule: VoteRule) -> Result<VotedCase> {
     let volumes = inputs
         .files
         .iter()
@@ -143,10 +220,26 @@ pub fn vote_case(inputs: &CaseInputs) -> Result<VotedCase> {
     for other in rest {
         check_same_grid(&inputs.case, first, other)?;
     }
+    if rule == VoteRule::Nested {
+        for v in &volumes {
+            if let Some(code) = v.codes.iter().find(|c| !MYOPS_CODES.contains(c)) {
+                return Err(Error::input(
+                    v.path,
+                    format!(
+                        "holds label {code}, not a MyoPS code (0, 200, 500, 600, 1220, 2221): \
+                         the nested vote needs MyoPS labels; vote other label sets with the \
+                         plurality rule"
+                    ),
+                ));
+            }
+        }
+    }
     let header = first.header.clone();
     let codes: Vec<Array3<i16>> = volumes.into_iter().map(|v| v.codes).collect();
+    let labels = vote_volumes(&codes, rule);
     Ok(VotedCase {
-        labels: vote_volumes(&codes),
+        agreement: agreement(&codes, &labels),
+        labels,
         header,
     })
 }
@@ -277,7 +370,44 @@ mod tests {
         let a = array![[[1i16, 1], [0, 5]]];
         let b = array![[[2i16, 1], [3, 6]]];
         let c = array![[[2i16, 0], [4, 7]]];
-        assert_eq!(vote_volumes(&[a, b, c]), array![[[2i16, 1], [0, 5]]]);
+        let voted = vote_volumes(&[a.clone(), b.clone(), c.clone()], VoteRule::Plurality);
+        assert_eq!(voted, array![[[2i16, 1], [0, 5]]]);
+        let agree = agreement(&[a, b, c], &voted);
+        assert_eq!(
+            agree,
+            array![[[2.0f32 / 3.0, 2.0 / 3.0], [1.0 / 3.0, 1.0 / 3.0]]]
+        );
+    }
+
+    /// Region by region, with the first input deciding exact halves.
+    #[test]
+    fn nested_vote_keeps_pathology_a_majority_sees() {
+        let table: [(&str, &[i16], i16); 9] = [
+            (
+                "two of three see pathology, one scar",
+                &[200, 2221, 1220],
+                1220,
+            ),
+            ("two of three see scar", &[2221, 200, 2221], 2221),
+            (
+                "plurality of normal myocardium, majority pathology, scar a minority",
+                &[200, 1220, 2221, 200, 2221],
+                1220,
+            ),
+            ("blood against myocardium", &[500, 500, 200], 500),
+            ("LV region by two of three", &[0, 200, 500], 500),
+            ("outside the LV, RV by majority", &[600, 600, 200], 600),
+            ("outside the LV, no RV majority", &[600, 0, 200], 0),
+            ("an exact half follows the first input", &[1220, 200], 1220),
+            (
+                "an exact half follows the first input, other way",
+                &[200, 1220],
+                200,
+            ),
+        ];
+        for (situation, labels, expected) in table {
+            assert_eq!(nested_voxel(labels), expected, "{situation}: {labels:?}");
+        }
     }
 
     #[test]
@@ -395,7 +525,9 @@ mod tests {
                 case: "c".into(),
                 files: vec![first.clone(), other.clone()],
             };
-            let err = vote_case(&inputs).unwrap_err().to_string();
+            let err = vote_case(&inputs, VoteRule::Plurality)
+                .unwrap_err()
+                .to_string();
             for part in [
                 "case c",
                 problem,

@@ -19,6 +19,7 @@ use crate::atomic;
 use crate::das::weighting::WeightingLine;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::stop::Stop;
 
 /// What a run has written so far, besides its checkpoints.
 struct Logs {
@@ -33,6 +34,7 @@ pub fn train_run<B: AutodiffBackend>(
     resume: bool,
     device: &B::Device,
     progress: &dyn Progress,
+    stop: &dyn Stop,
 ) -> Result<Vec<EpochRecord>> {
     let dir = RunDir::new(out);
     let latest = dir.checkpoint(Which::Latest)?;
@@ -78,6 +80,12 @@ pub fn train_run<B: AutodiffBackend>(
         logs.history.push(record);
         logs.lines.extend(stepped.line);
         commit_epoch(&session, &dir, &trainee, &logs, best_so_far)?;
+        // The epoch is saved: the one safe point to stop at.
+        if stop.requested() && trainee.state.epoch < config.epochs {
+            return Err(Error::Stopped {
+                epoch: trainee.state.epoch,
+            });
+        }
     }
     Ok(logs.history)
 }

@@ -304,3 +304,58 @@ fn one_driver_per_run_directory() {
     run_grid(&job, &run, &[]).assert_user_error(&["is being run by process"]);
     assert!(!run.join("plan.json").exists());
 }
+
+/// SIGUSR2 (Slurm's warning before a time limit or preemption) stops a training task at the end
+/// of its epoch with exit 4, its progress saved; run again, it ends with the bytes of a task
+/// never stopped.
+#[test]
+fn a_signalled_task_saves_stops_and_resumes_to_the_same_bytes() {
+    let (tmp, job) = setup();
+    let slow = ["--set", "networks.casn_coarse.epochs=60"];
+    let clean = tmp.path().join("clean");
+    // The clean run trains its coarse CASN uninterrupted; the stopped one runs the same plan.
+    let full = run_grid(&job, &clean, &slow);
+    assert_eq!(full.code, 0, "{}", full.stderr);
+    let stage = stage_id(&clean, "casn_coarse");
+
+    let stopped = tmp.path().join("stopped");
+    fs::create_dir_all(&stopped).unwrap();
+    fs::copy(clean.join("plan.json"), stopped.join("plan.json")).unwrap();
+    let task = Command::new(env!("CARGO_BIN_EXE_awsnet"))
+        .args(["task", s(&stopped), "--stage", &stage, "--index", "0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let latest = stopped.join(format!("stages/{stage}/0/run/checkpoint_latest.json"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !latest.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: a signal to our own child process.
+    unsafe { libc::kill(task.id() as i32, libc::SIGUSR2) };
+    let out = task.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("stopped on request after epoch"),
+        "{stderr}"
+    );
+    assert!(!stopped.join(format!("stages/{stage}/0/done.json")).exists());
+
+    let again = awsnet(&["task", s(&stopped), "--stage", &stage, "--index", "0"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let model = |run: &Path| {
+        let dir = run.join(format!("stages/{stage}/0/run"));
+        let pointer =
+            common::json(&fs::read_to_string(dir.join("checkpoint_latest.json")).unwrap());
+        fs::read(
+            dir.join(pointer["path"].as_str().unwrap())
+                .join("model.bin"),
+        )
+        .unwrap()
+    };
+    assert!(
+        model(&clean) == model(&stopped),
+        "a resumed task differs from an uninterrupted one"
+    );
+}

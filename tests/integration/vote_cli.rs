@@ -39,11 +39,12 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// `awsnet vote --inputs <inputs> --out <out>`.
+/// `awsnet vote --inputs <inputs> --out <out> --rule plurality` (the labels here are not MyoPS
+/// codes).
 fn vote(inputs: &[PathBuf], out: &Path) -> common::Run {
     let mut args = vec!["vote", "--inputs"];
     args.extend(inputs.iter().map(|p| s(p)));
-    args.extend(["--out", s(out)]);
+    args.extend(["--out", s(out), "--rule", "plurality"]);
     awsnet(&args)
 }
 
@@ -173,4 +174,44 @@ fn fewer_than_two_inputs_is_a_usage_error() {
     // No --inputs at all is clap's usage error, also exit 2.
     let run = awsnet(&["vote", "--out", s(&out)]);
     run.assert_user_error(&["--inputs"]);
+}
+
+/// The default rule votes MyoPS regions one inside the other, writes each voxel's agreement on
+/// request, and refuses labels that are not MyoPS codes.
+#[test]
+fn nested_vote_keeps_pathology_and_writes_agreement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = ["m1", "m2", "m3"].map(|d| tmp.path().join(d)).into();
+    // One row of three voxels: normal / scar / edema; all blood; scar, scar, myocardium.
+    let labels = [
+        array![[[200i16], [500], [2221]]],
+        array![[[2221i16], [500], [2221]]],
+        array![[[1220i16], [500], [200]]],
+    ];
+    for (dir, l) in dirs.iter().zip(&labels) {
+        write(dir, "c1_pred.nii.gz", l, [1.0, 1.0, 8.0]);
+    }
+    let out = tmp.path().join("out");
+    let agreement = tmp.path().join("agreement");
+    let mut args = vec!["vote", "--inputs"];
+    args.extend(dirs.iter().map(|p| s(p)));
+    args.extend(["--out", s(&out), "--agreement", s(&agreement)]);
+    let run = awsnet(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let voted = read_nifti(&out.join("c1_pred.nii.gz")).unwrap();
+    let voxels: Vec<f64> = (0..3).map(|y| voted.data[[0, y, 0]]).collect();
+    assert_eq!(voxels, [1220.0, 500.0, 2221.0]);
+    let agree = read_nifti(&agreement.join("c1_agreement.nii.gz")).unwrap();
+    let fractions: Vec<f64> = (0..3).map(|y| agree.data[[0, y, 0]]).collect();
+    for (got, want) in fractions.iter().zip([1.0 / 3.0, 1.0, 2.0 / 3.0]) {
+        assert!((got - want).abs() < 1e-6, "{fractions:?}");
+    }
+
+    let plural = three_models(&tmp.path().join("p"));
+    let mut args = vec!["vote", "--inputs"];
+    args.extend(plural.iter().map(|p| s(p)));
+    let refused = tmp.path().join("refused");
+    args.extend(["--out", s(&refused)]);
+    awsnet(&args).assert_user_error(&["not a MyoPS code", "plurality"]);
+    assert!(!refused.exists());
 }
