@@ -29,6 +29,7 @@ use crate::eval::stats::{compare_family, CompareOptions, Comparison, Family};
 use crate::eval::summary::eval_json;
 use crate::infer::pipeline::Deployed;
 use crate::infer::vote::{match_inputs, vote_case, VoteRule};
+use crate::report::tables::{mean_std_table, p_value_table, render, Format, MethodEval, PValue};
 use crate::seed;
 use crate::train::checkpoint::{read_state, StateExtra, TrainState};
 use crate::train::config::{epoch_seed, EpochRecord, TrainConfig};
@@ -520,9 +521,12 @@ impl Task<'_> {
                 job: &job,
             },
         };
+        let tables = paper_tables(&summary)?;
         write_json(&self.dir().join("summary.json"), &summary)?;
+        atomic::write_bytes(&self.dir().join("tables.md"), tables.as_bytes())?;
         let results = self.store.root.join("results");
         std::fs::create_dir_all(&results).map_err(|e| Error::write(&results, e))?;
+        atomic::write_bytes(&results.join("tables.md"), tables.as_bytes())?;
         write_json(&results.join("summary.json"), &summary)
     }
 }
@@ -545,6 +549,48 @@ struct Provenance<'a> {
     train_cases: &'a str,
     test_cases: &'a str,
     job: &'a super::spec::JobSpec,
+}
+
+/// The paper-style tables of a summary (what `awsnet table` prints): mean ± std per method,
+/// then the comparisons' p-values, raw and Holm-adjusted.
+fn paper_tables(summary: &Summary<'_>) -> Result<String> {
+    let methods: Vec<MethodEval<'_>> = summary
+        .methods
+        .iter()
+        .map(|(name, m)| MethodEval {
+            name: name.clone(),
+            eval: &m["eval"],
+        })
+        .collect();
+    let targets: Vec<Target> = methods
+        .first()
+        .and_then(|m| m.eval["targets"].as_array())
+        .map(|ts| {
+            ts.iter()
+                .filter_map(|t| serde_json::from_value(t.clone()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut text = String::from("# Mean ± std over the test cases\n\n");
+    text += &render(
+        &mean_std_table(&methods, &targets, &["dice", "jaccard", "hd", "assd"])?,
+        Format::Markdown,
+    );
+    if !summary.comparisons.is_empty() {
+        let comparisons: Vec<serde_json::Value> = summary
+            .comparisons
+            .iter()
+            .map(|c| serde_json::to_value(c).expect("comparisons encode"))
+            .collect();
+        for (title, which) in [
+            ("Paired t-test p-values", PValue::T),
+            ("Holm-adjusted over the family", PValue::THolm),
+        ] {
+            text += &format!("\n# {title}\n\n");
+            text += &render(&p_value_table(&comparisons, which, false)?, Format::Markdown);
+        }
+    }
+    Ok(text)
 }
 
 /// The children of auto-weighted epoch `epoch` of a member whose state is `state`.
