@@ -587,7 +587,10 @@ fn paper_tables(summary: &Summary<'_>) -> Result<String> {
             ("Holm-adjusted over the family", PValue::THolm),
         ] {
             text += &format!("\n# {title}\n\n");
-            text += &render(&p_value_table(&comparisons, which, false)?, Format::Markdown);
+            text += &render(
+                &p_value_table(&comparisons, which, false)?,
+                Format::Markdown,
+            );
         }
     }
     Ok(text)
