@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::plan::{Plan, Stage, Work, ASAN_NETS};
-use super::spec::target_name;
+use super::spec::{target_name, Deploy};
 use super::store::RunStore;
 use crate::atomic;
 use crate::das::weighting::{Candidate, Score, WeightingLine, WeightingState};
@@ -33,7 +33,8 @@ use crate::report::tables::{mean_std_table, p_value_table, render, Format, Metho
 use crate::seed;
 use crate::train::checkpoint::{read_state, StateExtra, TrainState};
 use crate::train::config::{epoch_seed, EpochRecord, TrainConfig};
-use crate::train::run_dir::{run_checkpoint, Which};
+use crate::train::run_dir::{read_lines, run_checkpoint, RunDir, Which};
+use crate::train::samples::Network;
 use crate::train::steps;
 
 /// What tasks need from the model stack.
@@ -85,6 +86,41 @@ pub struct Parent {
     pub history: Vec<EpochRecord>,
     /// `weighting.jsonl` lines so far.
     pub lines: Vec<WeightingLine>,
+    /// The best epoch of the fixed-weight warm-up.
+    pub fixed_best: Option<Deployable>,
+    /// Each auto-weighted epoch's chosen child, in order.
+    pub auto: Vec<Deployable>,
+}
+
+/// A checkpoint that could be deployed, with its validation score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployable {
+    /// Relative to the run directory.
+    pub checkpoint: PathBuf,
+    pub epoch: u64,
+    pub score: f64,
+}
+
+impl Parent {
+    /// The checkpoint `deploy` picks (relative to the run directory).
+    fn deployed(&self, deploy: Deploy) -> PathBuf {
+        // Strictly better replaces: ties keep the earlier epoch, as `awsnet train`'s pointer does.
+        let best_of = |items: &mut dyn Iterator<Item = &Deployable>| {
+            items
+                .fold(None::<&Deployable>, |best, c| match best {
+                    Some(b) if b.score >= c.score => Some(b),
+                    _ => Some(c),
+                })
+                .map(|c| c.checkpoint.clone())
+        };
+        match deploy {
+            Deploy::Default | Deploy::Latest => Some(self.checkpoint.clone()),
+            Deploy::BestAuto => best_of(&mut self.auto.iter()),
+            Deploy::Best => best_of(&mut self.fixed_best.iter().chain(&self.auto)),
+        }
+        .unwrap_or_else(|| self.checkpoint.clone())
+    }
 }
 
 /// Run task `index` of stage `stage_id` of the plan in `run`.
@@ -191,15 +227,28 @@ impl Task<'_> {
     /// Where member-net `which` of the ASAN stage `stage` stands: its checkpoint and state.
     fn member_state(&self, stage: &Stage, which: usize) -> Result<(PathBuf, Parent)> {
         match &stage.work {
-            Work::Train { .. } => {
+            Work::Train { configs, .. } => {
                 let run = self.store.task_dir(&stage.id, which).join("run");
                 let checkpoint = run_checkpoint(&run, Which::Latest)?;
                 let state = read_state(&checkpoint)?;
+                let best = run_checkpoint(&run, Which::Best)?;
+                let best_epoch = read_state(&best)?.epoch;
+                let progress: Vec<EpochRecord> =
+                    read_lines(&RunDir::new(&run).progress(), best_epoch)?;
+                let score = progress
+                    .last()
+                    .map_or(0.0, |r| r.validation().score(configs[which].score()));
                 let parent = Parent {
                     checkpoint: relative(&self.store.root, &checkpoint),
                     state,
                     history: Vec::new(),
                     lines: Vec::new(),
+                    fixed_best: Some(Deployable {
+                        checkpoint: relative(&self.store.root, &best),
+                        epoch: best_epoch,
+                        score,
+                    }),
+                    auto: Vec::new(),
                 };
                 Ok((checkpoint, parent))
             }
@@ -310,11 +359,18 @@ impl Task<'_> {
             history.push(chosen.record.clone());
             let mut lines = parent.lines;
             lines.push(conclusion.line);
+            let child = relative(
+                &self.store.root,
+                &self.store.task_dir(&sampled.id, *task).join("child"),
+            );
+            let mut auto = parent.auto;
+            auto.push(Deployable {
+                checkpoint: child.clone(),
+                epoch: epoch + 1,
+                score: chosen.record.validation().score(weighting.score),
+            });
             let next = Parent {
-                checkpoint: relative(
-                    &self.store.root,
-                    &self.store.task_dir(&sampled.id, *task).join("child"),
-                ),
+                checkpoint: child,
                 state: TrainState {
                     epoch: epoch + 1,
                     seed: config.seed,
@@ -325,6 +381,8 @@ impl Task<'_> {
                 },
                 history,
                 lines,
+                fixed_best: parent.fixed_best,
+                auto,
             };
             write_json(&out.join(format!("{which}.json")), &next)?;
         }
@@ -354,15 +412,23 @@ impl Task<'_> {
                 Work::Train { configs, .. } | Work::Update { configs, .. } => configs,
                 other => return Err(Error::Internal(format!("predict after {other:?}"))),
             };
-            // Which checkpoint is deployed: a fixed-weight run's best validation epoch, as
-            // `awsnet predict` does; a search's final parent, so the deployed model is the one
-            // the search chose.
+            // Which checkpoint is deployed (`deploy` in the job): by default a fixed-weight
+            // run's best validation epoch, as `awsnet predict` does, and a search's final
+            // parent, so the deployed model is one the search chose.
+            let deploy = self.plan.job.deploy;
             let checkpoint = match &asan.work {
                 Work::Train { .. } => {
                     let run = self.store.task_dir(&asan.id, which).join("run");
-                    run_checkpoint(&run, Which::Best)?
+                    let which = match deploy {
+                        Deploy::Latest => Which::Latest,
+                        _ => Which::Best,
+                    };
+                    run_checkpoint(&run, which)?
                 }
-                _ => self.member_state(asan, which)?.0,
+                _ => {
+                    let (_, parent) = self.member_state(asan, which)?;
+                    self.store.root.join(parent.deployed(deploy))
+                }
             };
             Ok(Deployed {
                 config: configs[which].clone(),
@@ -371,17 +437,16 @@ impl Task<'_> {
             })
         };
         let networks = [casn(0)?, casn(1)?, asan_net(0)?, asan_net(1)?];
-        let deployed: Vec<serde_json::Value> = networks
+        let deployed = networks
             .iter()
             .map(|d| {
-                let epoch = read_state(&d.checkpoint).map(|s| s.epoch).unwrap_or(0);
-                serde_json::json!({
-                    "net": d.config.net,
-                    "checkpoint": relative(&self.store.root, &d.checkpoint),
-                    "epoch": epoch,
+                Ok(DeployedRecord {
+                    net: d.config.net,
+                    checkpoint: relative(&self.store.root, &d.checkpoint),
+                    epoch: read_state(&d.checkpoint)?.epoch,
                 })
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         let out = self.dir();
         write_json(&out.join("deployed.json"), &deployed)?;
         self.engine
@@ -443,6 +508,25 @@ impl Task<'_> {
         write_json(&out.join("eval.json"), &eval_json(&evaluated, targets)?)
     }
 
+    /// Which checkpoint (and epoch) each member of an evaluated method deployed, per network.
+    fn deployed(&self, evaluated: &Stage) -> Result<Vec<Vec<DeployedRecord>>> {
+        let predicted = self
+            .plan
+            .stage(&evaluated.parents[0])
+            .ok_or_else(|| Error::Internal("an evaluation without predictions".into()))?;
+        (0..predicted.tasks)
+            .map(|member| {
+                let path = self
+                    .store
+                    .task_dir(&predicted.id, member)
+                    .join("deployed.json");
+                let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+                serde_json::from_str(&text)
+                    .map_err(|e| Error::input(&path, format!("not a deployment record: {e}")))
+            })
+            .collect()
+    }
+
     fn stats(
         &self,
         methods: &[String],
@@ -491,7 +575,11 @@ impl Task<'_> {
                 .map_err(|e| Error::input(&path, format!("not an evaluation: {e}")))?;
             by_method.insert(
                 name.clone(),
-                serde_json::json!({ "eval": eval, "stage": stage.id }),
+                serde_json::json!({
+                    "eval": eval,
+                    "stage": stage.id,
+                    "deployed": self.deployed(stage)?,
+                }),
             );
         }
         // The job as run, without its data directories: the cases are recorded by content
@@ -529,6 +617,17 @@ impl Task<'_> {
         atomic::write_bytes(&results.join("tables.md"), tables.as_bytes())?;
         write_json(&results.join("summary.json"), &summary)
     }
+}
+
+/// One network a predict task deployed (`deployed.json`, and per member in the summary).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployedRecord {
+    pub net: Network,
+    /// Relative to the run directory.
+    pub checkpoint: PathBuf,
+    /// Epochs the deployed network had trained.
+    pub epoch: u64,
 }
 
 /// `RUN/results/summary.json`.
@@ -654,4 +753,52 @@ fn files_under(dir: &Path) -> Result<Vec<String>> {
     walk(dir, dir, &mut out)?;
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(epoch: u64, score: f64) -> Deployable {
+        Deployable {
+            checkpoint: PathBuf::from(format!("e{epoch}")),
+            epoch,
+            score,
+        }
+    }
+
+    #[test]
+    fn deploy_picks_the_checkpoint_it_names() {
+        let mut parent = Parent {
+            checkpoint: PathBuf::from("e4"),
+            state: TrainState {
+                epoch: 4,
+                seed: 0,
+                alpha: vec![0.25; 4],
+                extra: None,
+            },
+            history: Vec::new(),
+            lines: Vec::new(),
+            fixed_best: Some(at(1, 0.5)),
+            auto: vec![at(2, 0.4), at(3, 0.6), at(4, 0.6)],
+        };
+        let table = [
+            (Deploy::Default, "e4"),
+            (Deploy::Latest, "e4"),
+            (Deploy::BestAuto, "e3"),
+            (Deploy::Best, "e3"),
+        ];
+        for (deploy, expected) in table {
+            assert_eq!(
+                parent.deployed(deploy),
+                PathBuf::from(expected),
+                "{deploy:?}"
+            );
+        }
+        // A warm-up epoch better than every auto-weighted one: `best` deploys a model that
+        // never used DAS, which is why it is not the default.
+        parent.fixed_best = Some(at(1, 0.9));
+        assert_eq!(parent.deployed(Deploy::Best), PathBuf::from("e1"));
+        assert_eq!(parent.deployed(Deploy::BestAuto), PathBuf::from("e3"));
+    }
 }

@@ -106,6 +106,16 @@ fn a_grid_runs_end_to_end_and_reruns_to_the_same_summary() {
     );
     assert!(comparisons[0].get("p_t_holm").is_some());
     assert!(first.join("results/compute.json").exists());
+    assert!(first.join("results/tables.md").exists());
+    // What each member deployed: the search's final parent, the fixed run's best epoch.
+    let deployed = |method: &str, net: usize| {
+        doc["methods"][method]["deployed"][0][net]["epoch"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(deployed("pam_das", 2), 3);
+    assert_eq!(deployed("pam_das", 3), 3);
+    assert!((1..=3).contains(&deployed("base", 2)));
     assert!(first.join("logs/casn_coarse-0.log").exists());
 
     // Again in the same directory: nothing to do. Elsewhere, from another working directory:
