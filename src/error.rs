@@ -70,8 +70,8 @@ pub enum Error {
     Training(String),
 
     /// Stopped on request (SIGTERM, SIGUSR2) at a safe point, after saving.
-    #[error("stopped on request after epoch {epoch}, which is saved: run it again to continue")]
-    Stopped { epoch: u64 },
+    #[error("stopped on request: {saved}")]
+    Stopped { saved: String },
 
     /// An error inside one task of a grid, with the stage and index it happened in.
     #[error("stage {stage}, task {index}: {source}")]

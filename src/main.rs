@@ -60,6 +60,8 @@ enum Command {
     Resume(cli::run::ResumeArgs),
     /// Where a grid's run stands, stage by stage
     Status(cli::run::StatusArgs),
+    /// Stop the process running a grid; its tasks save at their next safe point
+    Cancel(cli::run::CancelArgs),
     /// One task of a planned grid (what executors run)
     Task(cli::task::TaskArgs),
 }
@@ -168,6 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => cli::run::run(&args),
         Command::Resume(args) => cli::run::resume(&args),
         Command::Status(args) => cli::run::status(&args),
+        Command::Cancel(args) => cli::run::cancel(&args),
         Command::Task(args) => cli::task::run(&args),
     }
 }

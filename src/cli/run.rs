@@ -10,13 +10,14 @@ use super::output::{print_json, print_out};
 use awsnet::atomic;
 use awsnet::backend::DeviceChoice;
 use awsnet::grid::exec::local::{run_plan, LocalOptions, Report};
-use awsnet::grid::exec::lock::RunLock;
+use awsnet::grid::exec::lock::{alive, holder, RunLock};
 use awsnet::grid::inputs::Inputs;
 use awsnet::grid::plan::{plan, Plan};
 use awsnet::grid::spec::{Backend, JobSpec};
 use awsnet::grid::status::{stage_status, StageStatus};
 use awsnet::grid::store::RunStore;
 use awsnet::grid::task::read_plan;
+use awsnet::stop::{OnSignals, Stop};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -62,6 +63,12 @@ pub struct ResumeArgs {
 }
 
 #[derive(Args)]
+pub struct CancelArgs {
+    /// A run directory a running `awsnet run` or `resume` drives
+    run: PathBuf,
+}
+
+#[derive(Args)]
 pub struct StatusArgs {
     /// A run directory `awsnet run` made
     run: PathBuf,
@@ -71,6 +78,8 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    // Before the lock exists, so `awsnet cancel` never finds a driver that would die of it.
+    let stop = OnSignals::install();
     let mut job = JobSpec::read(&args.job, &args.set)?;
     match &args.data {
         Some(dir) => job.data.relocate(dir),
@@ -113,14 +122,35 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
-    execute(&plan, &store, &args.exec)
+    execute(&plan, &store, &args.exec, &stop)
 }
 
 pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
+    let stop = OnSignals::install();
     let store = RunStore::new(&args.run);
     let plan = read_plan(&store)?;
     let _lock = RunLock::acquire(&args.run)?;
-    execute(&plan, &store, &args.exec)
+    execute(&plan, &store, &args.exec, &stop)
+}
+
+/// Ask the driver of a run to stop: it starts no more tasks, and its running tasks save at their
+/// next safe point and exit.
+pub fn cancel(args: &CancelArgs) -> anyhow::Result<()> {
+    let lock = args.run.join("lock");
+    let Some(pid) = holder(&lock).filter(|&pid| alive(pid)) else {
+        return print_out(&format!("nothing is running {}\n", args.run.display()));
+    };
+    // SAFETY: SIGTERM to the process the run's lock names.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while alive(pid) && lock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    print_out(&format!(
+        "cancelled {} (process {pid}); `awsnet resume {}` continues it\n",
+        args.run.display(),
+        args.run.display()
+    ))
 }
 
 pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
@@ -133,7 +163,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     print_out(&render(&plan, &args.run, &stages))
 }
 
-fn execute(plan: &Plan, store: &RunStore, exec: &ExecArgs) -> anyhow::Result<()> {
+fn execute(plan: &Plan, store: &RunStore, exec: &ExecArgs, stop: &dyn Stop) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let Backend::Local { workers } = &plan.job.backend;
     let workers = exec.workers.or(*workers).unwrap_or(cores).max(1);
@@ -144,8 +174,16 @@ fn execute(plan: &Plan, store: &RunStore, exec: &ExecArgs) -> anyhow::Result<()>
         device: exec.device.to_string(),
     };
     let bar = awsnet::progress::for_stderr(&plan.job.name, "tasks");
-    let report = run_plan(plan, store, &options, bar.as_ref())?;
+    let report = run_plan(plan, store, &options, bar.as_ref(), stop)?;
     write_compute(store, &report)?;
+    if report.cancelled {
+        anyhow::bail!(awsnet::Error::Stopped {
+            saved: format!(
+                "running tasks saved their progress; `awsnet resume {}` continues",
+                store.root.display()
+            ),
+        });
+    }
     if !report.failed.is_empty() || !report.blocked.is_empty() {
         let mut text = format!("{} of {} tasks failed", report.failed.len(), report.ran);
         for f in &report.failed {

@@ -83,7 +83,10 @@ pub fn train_run<B: AutodiffBackend>(
         // The epoch is saved: the one safe point to stop at.
         if stop.requested() && trainee.state.epoch < config.epochs {
             return Err(Error::Stopped {
-                epoch: trainee.state.epoch,
+                saved: format!(
+                    "epoch {} is saved; run it again (awsnet train --resume) to continue",
+                    trainee.state.epoch
+                ),
             });
         }
     }

@@ -346,10 +346,7 @@ fn a_signalled_task_saves_stops_and_resumes_to_the_same_bytes() {
     let out = task.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
-    assert!(
-        stderr.contains("stopped on request after epoch"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("stopped on request: epoch"), "{stderr}");
     assert!(!stopped.join(format!("stages/{stage}/0/done.json")).exists());
 
     let again = awsnet(&["task", s(&stopped), "--stage", &stage, "--index", "0"]);
@@ -368,4 +365,44 @@ fn a_signalled_task_saves_stops_and_resumes_to_the_same_bytes() {
         model(&clean) == model(&stopped),
         "a resumed task differs from an uninterrupted one"
     );
+}
+
+/// `awsnet cancel` stops the driver: it starts nothing more, its tasks save and exit, and the
+/// run exits 4; `resume` then finishes with the summary of a run never cancelled.
+#[test]
+fn cancel_stops_the_run_and_resume_finishes_it() {
+    let (tmp, job) = setup();
+    let slow = ["--set", "networks.casn_coarse.epochs=40"];
+    let clean = tmp.path().join("clean");
+    assert_eq!(run_grid(&job, &clean, &slow).code, 0);
+
+    let run = tmp.path().join("run");
+    let mut args = vec![
+        "run".to_string(),
+        s(&job).into(),
+        "--run".into(),
+        s(&run).into(),
+    ];
+    args.extend(slow.iter().map(|a| a.to_string()));
+    let driver = Command::new(env!("CARGO_BIN_EXE_awsnet"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !run.join("lock").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let cancel = awsnet(&["cancel", s(&run)]);
+    assert_eq!(cancel.code, 0, "{}", cancel.stderr);
+    let out = driver.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("awsnet resume"), "{stderr}");
+    assert!(!run.join("lock").exists());
+    let resumed = awsnet(&["resume", s(&run)]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(summary(&clean), summary(&run));
+    awsnet(&["cancel", s(&run)]).assert_stdout_has(&["nothing is running"]);
 }

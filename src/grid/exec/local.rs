@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::grid::plan::{Plan, Work};
 use crate::grid::store::{RunStore, TaskState};
 use crate::progress::Progress;
+use crate::stop::Stop;
 
 /// How to run tasks.
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ pub struct Report {
     pub blocked: Vec<String>,
     /// Seconds each task took, by stage label: what `compute.json` is made of.
     pub seconds: BTreeMap<String, Vec<f64>>,
+    /// Stopped on request (`awsnet cancel`, SIGTERM) before the plan was through.
+    pub cancelled: bool,
 }
 
 /// Where a task's output goes.
@@ -65,6 +68,7 @@ pub fn run_plan(
     store: &RunStore,
     options: &LocalOptions,
     progress: &dyn Progress,
+    stop: &dyn Stop,
 ) -> Result<Report> {
     let mut report = Report::default();
     // finished[stage] = tasks that ended (done or failed); failed stages recorded separately.
@@ -91,8 +95,17 @@ pub fn run_plan(
     let mut running: Vec<(Child, &str, usize, Instant)> = Vec::new();
     let mut started_stages: BTreeSet<&str> = BTreeSet::new();
     loop {
+        if stop.requested() && !report.cancelled {
+            // Start nothing more; running tasks get SIGTERM, save at their next safe point
+            // and exit, and `awsnet resume` continues from there.
+            report.cancelled = true;
+            for (child, ..) in &running {
+                // SAFETY: a signal to a child process this executor started.
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            }
+        }
         // Start what is ready, up to the worker count.
-        for stage in &plan.stages {
+        for stage in plan.stages.iter().filter(|_| !report.cancelled) {
             if running.len() >= options.workers.max(1) {
                 break;
             }
@@ -157,7 +170,7 @@ pub fn run_plan(
                 .or_default()
                 .push(started.elapsed().as_secs_f64());
             progress.advance(1);
-            if !status.success() {
+            if !status.success() && !report.cancelled {
                 failed_stages.insert(id);
                 report.failed.push(FailedTask {
                     label: stage.label.clone(),
@@ -169,7 +182,7 @@ pub fn run_plan(
         }
     }
     // Whatever could not start (a parent failed further up) is reported, never dropped.
-    for stage in &plan.stages {
+    for stage in plan.stages.iter().filter(|_| !report.cancelled) {
         if !pending[stage.id.as_str()].is_empty() && !report.blocked.contains(&stage.label) {
             report.blocked.push(stage.label.clone());
         }
