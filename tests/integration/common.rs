@@ -186,13 +186,18 @@ pub fn json(text: &str) -> serde_json::Value {
 /// Three 64×64 phantom cases (3.6 mm pixels, 2–3 slices) in `dir`: small enough to train on in
 /// a test.
 pub fn small_phantoms(dir: &Path, seed: u64) {
-    let seed = seed.to_string();
+    phantoms(dir, 3, seed);
+}
+
+/// `cases` 64×64 phantom cases (3.6 mm pixels, 2–3 slices) in `dir`.
+pub fn phantoms(dir: &Path, cases: usize, seed: u64) {
+    let (seed, cases) = (seed.to_string(), cases.to_string());
     let run = awsnet(&[
         "phantom",
         "--out",
         dir.to_str().unwrap(),
         "--cases",
-        "3",
+        &cases,
         "--size",
         "64",
         "64",

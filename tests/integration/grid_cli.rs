@@ -32,26 +32,7 @@ const JOB: &str = r#"{
 /// A job file and five phantom cases in a fresh directory.
 fn setup() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
-    let run = awsnet(&[
-        "phantom",
-        "--out",
-        s(&tmp.path().join("data")),
-        "--cases",
-        "5",
-        "--size",
-        "64",
-        "64",
-        "--spacing",
-        "3.6",
-        "3.6",
-        "14",
-        "--slices",
-        "2",
-        "3",
-        "--seed",
-        "7",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    common::phantoms(&tmp.path().join("data"), 5, 7);
     let job = tmp.path().join("tiny.json");
     fs::write(&job, JOB).unwrap();
     (tmp, job)
@@ -183,6 +164,17 @@ fn sharded_das_equals_awsnet_train() {
     assert_eq!(parent["lines"], serde_json::Value::from(lines));
 }
 
+/// `awsnet run JOB --run RUN EXTRA…` started in the background, its stderr captured.
+fn spawn_run(job: &Path, run: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_awsnet"))
+        .args(["run", s(job), "--run", s(run)])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// The direct children of process `pid` (from /proc).
 fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
@@ -212,19 +204,7 @@ fn a_killed_task_resumes_to_the_same_summary() {
     assert_eq!(run_grid(&job, &clean, &slow).code, 0);
 
     let killed = tmp.path().join("killed");
-    let mut args = vec![
-        "run".to_string(),
-        s(&job).into(),
-        "--run".into(),
-        s(&killed).into(),
-    ];
-    args.extend(slow.iter().map(|a| a.to_string()));
-    let mut driver = Command::new(env!("CARGO_BIN_EXE_awsnet"))
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut driver = spawn_run(&job, &killed, &slow);
     // Wait for the coarse CASN to have saved an epoch, then SIGKILL every running task.
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut shot = 0;
@@ -377,19 +357,7 @@ fn cancel_stops_the_run_and_resume_finishes_it() {
     assert_eq!(run_grid(&job, &clean, &slow).code, 0);
 
     let run = tmp.path().join("run");
-    let mut args = vec![
-        "run".to_string(),
-        s(&job).into(),
-        "--run".into(),
-        s(&run).into(),
-    ];
-    args.extend(slow.iter().map(|a| a.to_string()));
-    let driver = Command::new(env!("CARGO_BIN_EXE_awsnet"))
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let driver = spawn_run(&job, &run, &slow);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !run.join("lock").exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
