@@ -21,6 +21,8 @@ pub trait Progress: Send + Sync {
     fn advance(&self, units: u64);
     /// The work is over; remove what was drawn.
     fn finish(&self);
+    /// A short note shown beside the count ("2 running, 1 failed").
+    fn note(&self, _text: &str) {}
 }
 
 /// Shows nothing.
@@ -38,7 +40,7 @@ pub struct Bar(indicatif::ProgressBar);
 impl Bar {
     pub fn new(label: &str, unit: &str) -> Self {
         let template =
-            format!("{label} {{bar:30}} {{pos}}/{{len}} {unit} {{elapsed}} (eta {{eta}})");
+            format!("{label} {{bar:30}} {{pos}}/{{len}} {unit} {{msg}} {{elapsed}} (eta {{eta}})");
         let style = indicatif::ProgressStyle::with_template(&template)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         Bar(indicatif::ProgressBar::new(0).with_style(style))
@@ -55,6 +57,9 @@ impl Progress for Bar {
     fn finish(&self) {
         self.0.finish_and_clear();
     }
+    fn note(&self, text: &str) {
+        self.0.set_message(text.to_string());
+    }
 }
 
 /// A line on stderr at most every `every`, and one at the end: `label: done/total unit (p%)`.
@@ -65,6 +70,7 @@ pub struct Lines {
     done: AtomicU64,
     every: Duration,
     last: Mutex<Option<Instant>>,
+    note: Mutex<String>,
 }
 
 impl Lines {
@@ -76,6 +82,7 @@ impl Lines {
             done: AtomicU64::new(0),
             every,
             last: Mutex::new(None),
+            note: Mutex::new(String::new()),
         }
     }
 
@@ -90,8 +97,14 @@ impl Lines {
         } else {
             100.0 * done as f64 / total as f64
         };
+        let note = self.note.lock().unwrap_or_else(|e| e.into_inner());
+        let note = if note.is_empty() {
+            String::new()
+        } else {
+            format!(", {note}")
+        };
         format!(
-            "{}: {done}/{total} {} ({percent:.0}%)",
+            "{}: {done}/{total} {} ({percent:.0}%{note})",
             self.label, self.unit
         )
     }
@@ -117,6 +130,9 @@ impl Progress for Lines {
     fn finish(&self) {
         self.print_if_due(true);
     }
+    fn note(&self, text: &str) {
+        *self.note.lock().unwrap_or_else(|e| e.into_inner()) = text.to_string();
+    }
 }
 
 /// A bar when stderr is a terminal, else a line every 10 seconds.
@@ -139,5 +155,10 @@ mod tests {
         lines.advance(3);
         lines.advance(3);
         assert_eq!(lines.line(), "train: 6/8 samples (75%)");
+        lines.note("2 running, 1 failed");
+        assert_eq!(
+            lines.line(),
+            "train: 6/8 samples (75%, 2 running, 1 failed)"
+        );
     }
 }

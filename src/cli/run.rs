@@ -234,13 +234,39 @@ fn write_compute(store: &RunStore, report: &Report) -> anyhow::Result<()> {
             )
         })
         .collect();
+    // Per method, its own stages (the shared CASN stages are listed once, as `casn`): what
+    // comparing methods at equal cost needs (an auto-weighted epoch trains K children).
+    let mut methods: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
+    for (label, seconds) in &report.seconds {
+        let method = match label.split_once('/') {
+            Some((method, _)) => method.to_string(),
+            None if label.starts_with("casn") => "casn".into(),
+            None => label.clone(),
+        };
+        let entry = methods.entry(method).or_default();
+        entry.0 += seconds.len();
+        entry.1 += seconds.iter().sum::<f64>();
+    }
+    let methods: serde_json::Map<String, serde_json::Value> = methods
+        .into_iter()
+        .map(|(m, (tasks, wall))| {
+            (
+                m,
+                serde_json::json!({ "tasks": tasks, "wall_seconds_total": wall }),
+            )
+        })
+        .collect();
     let results = store.root.join("results");
     std::fs::create_dir_all(&results).map_err(|e| awsnet::Error::Write {
         path: results.clone(),
         io: e,
     })?;
-    let mut bytes = serde_json::to_vec_pretty(&serde_json::json!({ "stages": stages }))
-        .context("encoding compute.json")?;
+    let document = serde_json::json!({
+        "note": "wall seconds of the tasks this invocation ran (tasks already done are not counted)",
+        "methods": methods,
+        "stages": stages,
+    });
+    let mut bytes = serde_json::to_vec_pretty(&document).context("encoding compute.json")?;
     bytes.push(b'\n');
     atomic::write_bytes(&results.join("compute.json"), &bytes)?;
     Ok(())

@@ -88,6 +88,19 @@ fn a_grid_runs_end_to_end_and_reruns_to_the_same_summary() {
     assert!(comparisons[0].get("p_t_holm").is_some());
     assert!(first.join("results/compute.json").exists());
     assert!(first.join("results/tables.md").exists());
+    // Cost per method, beside accuracy: DAS trains K children per auto-weighted epoch.
+    let compute = common::json(&fs::read_to_string(first.join("results/compute.json")).unwrap());
+    let tasks = |m: &str| compute["methods"][m]["tasks"].as_u64().unwrap();
+    assert_eq!(
+        (tasks("casn"), tasks("base")),
+        (2, 4),
+        "train ×2, predict, evaluate"
+    );
+    assert_eq!(
+        tasks("pam_das"),
+        2 + 2 * (4 + 1) + 2,
+        "warmup ×2, 2 epochs of 4 + 1, predict, evaluate"
+    );
     // What each member deployed: the search's final parent, the fixed run's best epoch.
     let deployed = |method: &str, net: usize| {
         doc["methods"][method]["deployed"][0][net]["epoch"]

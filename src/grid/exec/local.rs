@@ -146,6 +146,11 @@ pub fn run_plan(
                 running.push((child, id, index, Instant::now()));
             }
         }
+        progress.note(&format!(
+            "{} running, {} failed",
+            running.len(),
+            report.failed.len()
+        ));
         if running.is_empty() {
             break;
         }
