@@ -604,6 +604,7 @@ impl Task<'_> {
                 .collect(),
             provenance: Provenance {
                 awsnet: env!("CARGO_PKG_VERSION"),
+                commit: env!("AWSNET_COMMIT"),
                 train_cases: &self.plan.inputs.train.sha256,
                 test_cases: &self.plan.inputs.test.sha256,
                 job: &job,
@@ -645,6 +646,7 @@ struct Summary<'a> {
 #[derive(Serialize)]
 struct Provenance<'a> {
     awsnet: &'static str,
+    commit: &'static str,
     train_cases: &'a str,
     test_cases: &'a str,
     job: &'a super::spec::JobSpec,
