@@ -32,11 +32,14 @@ use crate::error::{Error, Result};
 const MAX_DEPTH: usize = 3;
 
 /// The image sequences, in the channel order used everywhere in awsnet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 pub enum Sequence {
     /// bSSFP cine: bright blood, dark myocardium.
     C0,
     /// Late gadolinium enhancement: bright scar.
+    #[serde(alias = "LGE")]
     DE,
     /// T2-weighted: bright edema.
     T2,

@@ -308,6 +308,7 @@ impl Planner<'_> {
                     config.loss.ce_weight = Some(0.0);
                 }
                 config.weighting = method.weighting_config(&self.job.weighting, jitter);
+                config.sequences = method.sequences.clone();
                 config
                     .validate()
                     .map_err(|e| in_network(e, &format!("method {} ({net:?})", method.name)))?;
@@ -337,6 +338,7 @@ impl Planner<'_> {
             batch_size: settings.batch_size.unwrap_or(scale.batch_size),
             learning_rate: settings.learning_rate.unwrap_or(scale.learning_rate),
             alpha: None,
+            sequences: None,
             loss: settings.loss,
             augment: settings.augment.unwrap_or_default(),
             seed,

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::das::weighting::{WeightingConfig, WeightingKind};
 use crate::data::augment::AugmentConfig;
+use crate::data::cases::Sequence;
 use crate::data::labels::Target;
 use crate::error::{Error, Result};
 use crate::train::config::LossSettings;
@@ -176,6 +177,9 @@ pub struct Method {
     /// Train `ensemble.members` networks per net and vote; off: one network per net.
     #[serde(default)]
     pub ensemble: bool,
+    /// The ASANs' input sequences (Table 3); absent: DE and T2.
+    #[serde(default)]
+    pub sequences: Option<Vec<Sequence>>,
 }
 
 fn yes() -> bool {

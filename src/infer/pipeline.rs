@@ -26,10 +26,11 @@ pub const MIN_SCAR_PIXELS: usize = 60;
 /// Edema components smaller than this (pixels) are removed by the optional clean-up.
 pub const MIN_EDEMA_PIXELS: usize = 200;
 
-/// One trained network and the geometry it was trained with.
+/// One trained network and the geometry and inputs it was trained with.
 pub struct Stage<B: Backend> {
     pub model: UNet<B>,
     pub geometry: SampleGeometry,
+    pub sequences: Vec<Sequence>,
 }
 
 /// The four networks of AWSnet, ready for inference.
@@ -100,6 +101,7 @@ pub fn load_deployed<B: AutodiffBackend>(
         Ok(Stage {
             model: checkpoint.model.valid(),
             geometry: d.config.geometry,
+            sequences: d.config.input_sequences(),
         })
     };
     let [coarse, fine, scar, scar_edema] = &networks;
@@ -224,7 +226,8 @@ fn predict_slice<B: Backend>(
     let asan = |stage: &Stage<B>| -> Array2<u8> {
         let g = geo(roi, stage);
         let mask = resize_nearest(lv.view(), stage.geometry.input);
-        let channels: Vec<Array2<f32>> = inputs(&g, &[1, 2])
+        let which: Vec<usize> = stage.sequences.iter().map(|&s| s as usize).collect();
+        let channels: Vec<Array2<f32>> = inputs(&g, &which)
             .into_iter()
             .map(|mut c| {
                 c.zip_mut_with(&mask, |v, &m| {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::samples::{Network, SampleGeometry};
 use crate::das::weighting::{ScoreDice, WeightingConfig};
 use crate::data::augment::AugmentConfig;
+use crate::data::cases::Sequence;
 use crate::error::{Error, Result};
 
 /// Everything `awsnet train` reads from its `--config` file.
@@ -44,6 +45,10 @@ pub struct TrainConfig {
     pub batch_size: usize,
     #[serde(default = "default_lr")]
     pub learning_rate: f64,
+    /// ASAN input sequences, in this order (Table 3 ablates them); default DE and T2 (§3.2:
+    /// bSSFP is dropped after the CASN). CASN always reads C0, DE and T2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequences: Option<Vec<Sequence>>,
     /// Supervision weights, coarse to fine; default 0.25 each. One value without deep
     /// supervision.
     #[serde(default)]
@@ -150,6 +155,21 @@ impl TrainConfig {
             ));
         }
         check_sums_to_one("alpha", &alpha)?;
+        if let Some(sequences) = &self.sequences {
+            if !self.is_asan() {
+                return Err(Error::invalid(
+                    "sequences",
+                    "chooses an ASAN's input; CASN always reads C0, DE and T2",
+                ));
+            }
+            let distinct: std::collections::BTreeSet<_> = sequences.iter().collect();
+            if sequences.is_empty() || distinct.len() != sequences.len() {
+                return Err(Error::invalid(
+                    "sequences",
+                    format!("{sequences:?}: name one or more of C0, DE, T2, each once"),
+                ));
+            }
+        }
         if let Some(weighting) = &self.weighting {
             if !self.deep_supervision() {
                 return Err(Error::invalid(
@@ -166,6 +186,15 @@ impl TrainConfig {
             weighting.validate(self.epochs)?;
         }
         self.augment.validate()
+    }
+
+    /// The sequences the network reads, in channel order.
+    pub fn input_sequences(&self) -> Vec<Sequence> {
+        match (&self.sequences, self.is_asan()) {
+            (Some(s), true) => s.clone(),
+            (None, true) => vec![Sequence::DE, Sequence::T2],
+            (_, false) => Sequence::ALL.to_vec(),
+        }
     }
 
     /// Whether the network is an ASAN (its defaults differ from CASN's).

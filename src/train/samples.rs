@@ -86,13 +86,19 @@ impl Network {
         }
     }
 
-    /// The samples of `case` for this network.
-    pub fn samples(self, case: &Case, geometry: &SampleGeometry) -> Vec<Sample> {
+    /// The samples of `case` for this network; an ASAN's inputs are `sequences` (CASN reads
+    /// all three).
+    pub fn samples(
+        self,
+        case: &Case,
+        geometry: &SampleGeometry,
+        sequences: &[Sequence],
+    ) -> Vec<Sample> {
         match self {
             Network::CasnCoarse => casn_samples(case, false, geometry),
             Network::CasnFine => casn_samples(case, true, geometry),
-            Network::Scar => asan_samples(case, AsanNet::Scar, geometry),
-            Network::ScarEdema => asan_samples(case, AsanNet::ScarEdema, geometry),
+            Network::Scar => asan_samples(case, AsanNet::Scar, geometry, sequences),
+            Network::ScarEdema => asan_samples(case, AsanNet::ScarEdema, geometry, sequences),
         }
     }
 }
@@ -122,12 +128,16 @@ pub struct SampleGeometry {
 }
 
 /// The samples of every labelled slice of `case` that shows the LV region.
-pub fn asan_samples(case: &Case, net: AsanNet, geometry: &SampleGeometry) -> Vec<Sample> {
+pub fn asan_samples(
+    case: &Case,
+    net: AsanNet,
+    geometry: &SampleGeometry,
+    sequences: &[Sequence],
+) -> Vec<Sample> {
     let Some(labels) = &case.labels else {
         return Vec::new();
     };
-    let de = slices(case.image(Sequence::DE));
-    let t2 = slices(case.image(Sequence::T2));
+    let images: Vec<Vec<Array2<f32>>> = sequences.iter().map(|&s| slices(case.image(s))).collect();
     let mut out = Vec::new();
     for (z, lab) in slices(labels).iter().enumerate() {
         let Some(geo) = roi_geometry(lab.view(), geometry) else {
@@ -136,8 +146,9 @@ pub fn asan_samples(case: &Case, net: AsanNet, geometry: &SampleGeometry) -> Vec
         let region = geo
             .labels(lab.view())
             .mapv(|c| Target::LvRegion.contains(c));
-        let channels = [&de[z], &t2[z]]
+        let channels = images
             .iter()
+            .map(|image| &image[z])
             .map(|img| {
                 let mut roi = geo.image(normalize_slice(img.view()).view());
                 roi.zip_mut_with(&region, |v, &inside| {
@@ -254,7 +265,9 @@ pub fn split_samples(config: &TrainConfig, cases: &[Case]) -> Result<(Vec<Sample
     };
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for case in cases {
-        let samples = config.net.samples(case, &config.geometry);
+        let samples = config
+            .net
+            .samples(case, &config.geometry, &config.input_sequences());
         if held_out.contains(&case.id.as_str()) {
             val.extend(samples);
         } else {
@@ -308,7 +321,7 @@ mod tests {
             (Network::ScarEdema, 2, 3, lv_slices),
         ];
         for (net, channels, classes, count) in table {
-            let samples = net.samples(&case, &geometry);
+            let samples = net.samples(&case, &geometry, &[Sequence::DE, Sequence::T2]);
             assert_eq!(samples.len(), count, "{net:?}");
             for s in &samples {
                 assert_eq!(s.channels.len(), channels, "{net:?}");
@@ -325,8 +338,8 @@ mod tests {
             );
         }
         // ASAN inputs are masked: zero outside the LV region, which the fine CASN input is not.
-        let asan = &Network::ScarEdema.samples(&case, &geometry)[0];
-        let fine = &Network::CasnFine.samples(&case, &geometry)[0];
+        let asan = &Network::ScarEdema.samples(&case, &geometry, &[Sequence::DE, Sequence::T2])[0];
+        let fine = &Network::CasnFine.samples(&case, &geometry, &[Sequence::DE, Sequence::T2])[0];
         let zeros = |s: &Sample| s.channels[0].iter().filter(|&&v| v == 0.0).count();
         assert!(zeros(asan) > zeros(fine));
     }

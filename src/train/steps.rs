@@ -41,7 +41,10 @@ use crate::seed;
 /// The network a config trains.
 pub fn model_config(config: &TrainConfig) -> UNetConfig {
     let base = match config.net.asan() {
-        Some(_) => asan_config(config.base_filters, true, true),
+        Some(_) => UNetConfig {
+            in_channels: config.input_sequences().len(),
+            ..asan_config(config.base_filters, true, true)
+        },
         None => stage_config(config.base_filters),
     };
     base.with_pam(config.pam())
@@ -482,19 +485,25 @@ mod tests {
             margin: 2,
             input: [32, 32],
         };
-        for net in [
-            Network::CasnCoarse,
-            Network::CasnFine,
-            Network::Scar,
-            Network::ScarEdema,
+        for (net, sequences) in [
+            (Network::CasnCoarse, None),
+            (Network::CasnFine, None),
+            (Network::Scar, None),
+            (Network::ScarEdema, None),
+            // Table 3: one sequence, or all three.
+            (Network::ScarEdema, Some(vec!["LGE"])),
+            (Network::Scar, Some(vec!["C0", "DE", "T2"])),
         ] {
-            let config: TrainConfig = serde_json::from_value(serde_json::json!({
+            let mut config: TrainConfig = serde_json::from_value(serde_json::json!({
                 "data": "unused", "net": net, "epochs": 1,
                 "geometry": { "crop": [48, 48], "margin": 2, "input": [32, 32] },
             }))
             .unwrap();
+            config.sequences = sequences
+                .map(|s| serde_json::from_value(serde_json::json!(s)).expect("sequence names"));
+            config.validate().unwrap();
             let model = model_config(&config);
-            let samples = net.samples(&case, &geometry);
+            let samples = net.samples(&case, &geometry, &config.input_sequences());
             assert!(!samples.is_empty(), "{net:?}");
             for s in &samples {
                 assert_eq!(s.channels.len(), model.in_channels, "{net:?}");

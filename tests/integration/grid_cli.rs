@@ -387,3 +387,22 @@ fn cancel_stops_the_run_and_resume_finishes_it() {
     assert_eq!(summary(&clean), summary(&run));
     awsnet(&["cancel", s(&run)]).assert_stdout_has(&["nothing is running"]);
 }
+
+/// Table 3: methods that differ in the ASANs' input sequences train, predict and compare.
+#[test]
+fn methods_may_choose_the_input_sequences() {
+    let (tmp, job) = setup();
+    let run = tmp.path().join("run");
+    let methods = r#"methods=[{"name": "lge", "sequences": ["LGE"]},
+                              {"name": "all", "sequences": ["C0", "DE", "T2"]}]"#;
+    let out = run_grid(&job, &run, &["--set", methods]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc = common::json(&String::from_utf8(summary(&run)).unwrap());
+    assert_eq!(doc["comparisons"][0]["b"], "all");
+    let repeated = r#"methods=[{"name": "twice", "sequences": ["DE", "LGE"]}]"#;
+    run_grid(&job, &tmp.path().join("bad"), &["--set", repeated]).assert_user_error(&[
+        "sequences",
+        "each once",
+        "method twice",
+    ]);
+}

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use awsnet::data::augment::AugmentConfig;
+use awsnet::data::cases::Sequence;
 use awsnet::data::phantom::{generate_case, PhantomConfig};
 use awsnet::model::asan::asan_config;
 use awsnet::train::epoch::{train_epoch, validate, EpochSettings};
@@ -38,7 +39,14 @@ fn asan_overfits_two_phantom_cases() {
     };
     let samples: Vec<_> = cases
         .iter()
-        .flat_map(|c| asan_samples(c, AsanNet::ScarEdema, &geometry))
+        .flat_map(|c| {
+            asan_samples(
+                c,
+                AsanNet::ScarEdema,
+                &geometry,
+                &[Sequence::DE, Sequence::T2],
+            )
+        })
         .collect();
     assert!(samples.len() >= 4, "{} samples", samples.len());
 
