@@ -20,7 +20,7 @@ use crate::data::augment::AugmentConfig;
 use crate::data::cases::Sequence;
 use crate::data::labels::Target;
 use crate::error::{Error, Result};
-use crate::train::config::LossSettings;
+use crate::train::config::{check_input, LossSettings};
 
 /// One experiment grid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -490,13 +490,7 @@ impl DataSpec {
 
 impl Scale {
     fn validate(&self) -> Result<()> {
-        let [h, w] = self.input;
-        if h == 0 || w == 0 || h % 16 != 0 || w % 16 != 0 {
-            return Err(Error::invalid(
-                "scale.input",
-                format!("{h}×{w}: both sides must be positive multiples of 16 (four poolings)"),
-            ));
-        }
+        check_input("scale.input", self.input)?;
         for (field, value) in [
             ("scale.base_filters", self.base_filters as u64),
             ("scale.batch_size", self.batch_size as u64),

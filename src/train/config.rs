@@ -110,13 +110,7 @@ impl TrainConfig {
 
     /// Check every field's domain, naming the field.
     pub fn validate(&self) -> Result<()> {
-        let [h, w] = self.geometry.input;
-        if h == 0 || w == 0 || h % 16 != 0 || w % 16 != 0 {
-            return Err(Error::invalid(
-                "geometry.input",
-                format!("{h}×{w}: both sides must be positive multiples of 16 (four poolings)"),
-            ));
-        }
+        check_input("geometry.input", self.geometry.input)?;
         if self.geometry.crop.contains(&0) {
             return Err(Error::invalid("geometry.crop", "sides must be positive"));
         }
@@ -250,6 +244,17 @@ impl TrainConfig {
 /// auto-weighted epoch, the children's draws derive from it.
 pub fn epoch_seed(run_seed: u64, epoch: u64) -> u64 {
     crate::seed::derive(run_seed, "epoch", epoch)
+}
+
+/// A network input must pass four 2×2 poolings: both sides positive multiples of 16.
+pub fn check_input(field: &str, [h, w]: [usize; 2]) -> Result<()> {
+    if h == 0 || w == 0 || h % 16 != 0 || w % 16 != 0 {
+        return Err(Error::invalid(
+            field,
+            format!("{h}×{w}: both sides must be positive multiples of 16 (four poolings)"),
+        ));
+    }
+    Ok(())
 }
 
 /// Deep-supervision weights must sum to 1 (Eq. 4): other sums would scale the learning rate

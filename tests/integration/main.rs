@@ -13,7 +13,6 @@ mod grid_cli;
 mod nifti_inputs;
 mod phantom_cli;
 mod predict_cli;
-mod run_cli;
 mod stats_cli;
 mod train_cli;
 mod train_overfit;
