@@ -111,7 +111,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                 "{} holds another grid's run ({}); choose another run directory, or `awsnet \
                  resume` that run",
                 run_dir.display(),
-                &existing.run[..12]
+                short(&existing.run)
             ),
         }),
         Ok(_) => {}
@@ -272,13 +272,18 @@ fn write_compute(store: &RunStore, report: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The first 12 hex digits of an id, as people quote them.
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
 fn render(plan: &Plan, dir: &Path, stages: &[StageStatus]) -> String {
     use std::fmt::Write as _;
     let inputs = &plan.inputs;
     let mut t = String::new();
     let tasks: usize = stages.iter().map(|s| s.tasks).sum();
     let done: usize = stages.iter().map(|s| s.done).sum();
-    let _ = writeln!(t, "run {} in {}", &plan.run[..12], dir.display());
+    let _ = writeln!(t, "run {} in {}", short(&plan.run), dir.display());
     let _ = writeln!(
         t,
         "cases: {} training ({} for validation: {}), {} test",
@@ -307,7 +312,7 @@ fn render(plan: &Plan, dir: &Path, stages: &[StageStatus]) -> String {
         let _ = writeln!(
             t,
             "{:12}  {:width$}  {:>6}  {:>6}  {after}",
-            &s.id[..12],
+            short(&s.id),
             s.label,
             s.tasks,
             s.done

@@ -21,14 +21,13 @@
 //! Planning reads no file: it is a pure function of the spec and the gathered [`Inputs`], and
 //! takes milliseconds for grids of 10⁴ tasks (`cargo bench --bench plan_grid`).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::inputs::Inputs;
-use super::spec::{JobSpec, Method, NetworkSettings};
+use super::spec::{Deploy, JobSpec, Method, NetworkSettings};
 use crate::data::labels::Target;
 use crate::error::{Error, Result};
 use crate::seed;
@@ -64,12 +63,13 @@ pub enum Work {
         configs: Vec<TrainConfig>,
         epoch: u64,
     },
-    /// Segment the test cases with member `task`'s networks.
+    /// Segment the test cases with member `task`'s networks, deployed as `deploy` says.
     Predict {
         method: String,
         members: usize,
         test: PathBuf,
         cases: Vec<String>,
+        deploy: Deploy,
     },
     /// Vote the members (if several) and evaluate against the test labels (one task).
     Evaluate {
@@ -145,6 +145,7 @@ pub fn plan(job: &JobSpec, inputs: &Inputs) -> Result<Plan> {
                 members,
                 test: inputs.test.dir.clone(),
                 cases: inputs.test.ids.clone(),
+                deploy: job.deploy,
             },
         );
         evaluated.push(planner.add(
@@ -235,7 +236,19 @@ impl Planner<'_> {
         let members = self.members(method);
         let configs = self.member_configs(method, members)?;
         let tasks = members * ASAN_NETS.len();
-        let epochs = self.job.scale.epochs;
+        // Both nets of a member train one schedule (their searches advance epoch by epoch
+        // together), so they must agree on its length.
+        let epochs = configs[0].epochs;
+        if configs.iter().any(|c| c.epochs != epochs) {
+            return Err(Error::invalid(
+                "networks.scar.epochs",
+                format!(
+                    "differs from networks.scar_edema.epochs; method {}'s two ASANs train one \
+                     schedule",
+                    method.name
+                ),
+            ));
+        }
         let search = configs[0].weighting.as_ref().filter(|w| w.is_search());
         let Some(search) = search.cloned() else {
             return Ok(self.add(
@@ -360,26 +373,34 @@ fn in_network(e: Error, what: &str) -> Error {
 /// for, and its parents.
 fn stage_id(work: &Work, parents: &[String], inputs: &Inputs) -> String {
     let mut value = serde_json::to_value(work).expect("plans encode");
-    let paths = BTreeMap::from([
-        (inputs.train.dir.display().to_string(), &inputs.train.sha256),
-        (inputs.test.dir.display().to_string(), &inputs.test.sha256),
-    ]);
-    replace_paths(&mut value, &paths);
+    let dirs = [
+        inputs.train.dir.display().to_string(),
+        inputs.test.dir.display().to_string(),
+    ];
+    strip_paths(&mut value, &dirs);
     let text = serde_json::to_vec(&value).expect("plans encode");
+    // The cases a stage reads, by content: training stages read the training cases, predict and
+    // evaluate the test cases (which may lie in the same directory, so the path alone could not
+    // tell them apart); the rest read only their parents' outputs.
+    let cases = match work {
+        Work::Casn { .. } | Work::Train { .. } | Work::Sample { .. } | Work::Update { .. } => {
+            inputs.train.sha256.as_str()
+        }
+        Work::Predict { .. } | Work::Evaluate { .. } => inputs.test.sha256.as_str(),
+        Work::Stats { .. } => "",
+    };
     let parents = parents.join(",");
-    digest(&[&text, parents.as_bytes()])
+    digest(&[&text, cases.as_bytes(), parents.as_bytes()])
 }
 
-fn replace_paths(value: &mut serde_json::Value, paths: &BTreeMap<String, &String>) {
+/// Replace each data directory in a stage's work by a placeholder: where the cases lie is no
+/// part of what a stage computes.
+fn strip_paths(value: &mut serde_json::Value, dirs: &[String]) {
     use serde_json::Value;
     match value {
-        Value::String(s) => {
-            if let Some(hash) = paths.get(s.as_str()) {
-                *s = format!("sha256:{hash}");
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| replace_paths(v, paths)),
-        Value::Object(map) => map.values_mut().for_each(|v| replace_paths(v, paths)),
+        Value::String(s) if dirs.contains(s) => *s = "<cases>".into(),
+        Value::Array(items) => items.iter_mut().for_each(|v| strip_paths(v, dirs)),
+        Value::Object(map) => map.values_mut().for_each(|v| strip_paths(v, dirs)),
         _ => {}
     }
 }
@@ -398,6 +419,7 @@ mod tests {
     use super::*;
     use crate::grid::inputs::CaseSet;
     use crate::grid::spec::JobSpec;
+    use std::collections::BTreeMap;
 
     fn job() -> JobSpec {
         serde_json::from_value(serde_json::json!({
@@ -492,6 +514,14 @@ mod tests {
         assert_eq!(base, ids(&job(), &inputs("/elsewhere/cluster", "h")));
         let other_data = ids(&job(), &inputs("/data", "h2"));
         assert!(base.iter().all(|(label, id)| other_data[label] != *id));
+        // One directory split into training and test cases (a job with `root`): a changed
+        // training case changes the training stages, and what follows them.
+        let mut split = inputs("/data", "h");
+        split.test.dir = split.train.dir.clone();
+        let mut retrained = split.clone();
+        retrained.train.sha256 = "other".into();
+        let (a, b) = (ids(&job(), &split), ids(&job(), &retrained));
+        assert!(a.iter().all(|(label, id)| b[label] != *id), "{a:?}\n{b:?}");
 
         let mut changed = job();
         changed.methods[1].dcl = false;

@@ -330,9 +330,11 @@ impl JobSpec {
                 "holds the settings methods share; name the kind (and α) per method",
             ));
         }
+        // The ASANs' schedule: their own epochs if the job sets them, else the scale's.
+        let epochs = self.networks.scar.epochs.unwrap_or(self.scale.epochs);
         for (i, method) in self.methods.iter().enumerate() {
             if let Some(config) = method.weighting_config(w, 0.0) {
-                config.validate(self.scale.epochs).map_err(|e| match e {
+                config.validate(epochs).map_err(|e| match e {
                     Error::InvalidArgument { field, problem } => Error::invalid(
                         field,
                         format!("{problem} (for method {}, methods[{i}])", method.name),

@@ -204,7 +204,12 @@ impl Task<'_> {
             }
             Work::Sample { configs, epoch, .. } => self.sample(configs, *epoch)?,
             Work::Update { configs, epoch, .. } => self.update(configs, *epoch)?,
-            Work::Predict { test, cases, .. } => self.predict(test, cases)?,
+            Work::Predict {
+                test,
+                cases,
+                deploy,
+                ..
+            } => self.predict(test, cases, *deploy)?,
             Work::Evaluate {
                 members,
                 test,
@@ -389,7 +394,7 @@ impl Task<'_> {
         Ok(())
     }
 
-    fn predict(&self, test: &Path, cases: &[String]) -> Result<()> {
+    fn predict(&self, test: &Path, cases: &[String], deploy: Deploy) -> Result<()> {
         let member = self.index;
         let casn = |i: usize| -> Result<Deployed> {
             let stage = self.parent(i)?;
@@ -415,7 +420,6 @@ impl Task<'_> {
             // Which checkpoint is deployed (`deploy` in the job): by default a fixed-weight
             // run's best validation epoch, as `awsnet predict` does, and a search's final
             // parent, so the deployed model is one the search chose.
-            let deploy = self.plan.job.deploy;
             let checkpoint = match &asan.work {
                 Work::Train { .. } => {
                     let run = self.store.task_dir(&asan.id, which).join("run");
@@ -588,6 +592,8 @@ impl Task<'_> {
         for dir in [&mut job.data.train, &mut job.data.test, &mut job.data.root] {
             dir.take();
         }
+        // Nor on where it ran: the backend and its workers change no result.
+        job.backend = Default::default();
         let summary = Summary {
             run: &self.plan.run,
             job: &self.plan.job.name,

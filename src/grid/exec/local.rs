@@ -110,7 +110,9 @@ pub fn run_plan(
                 break;
             }
             let id = stage.id.as_str();
-            if pending[id].is_empty() || failed_stages.contains(id) {
+            // A stage whose own task failed still runs its other tasks (a failed DAS child
+            // must not keep its siblings from running); only its dependents wait.
+            if pending[id].is_empty() {
                 continue;
             }
             let tolerant = matches!(stage.work, Work::Update { .. });
