@@ -62,13 +62,37 @@ pub fn log_path(store: &RunStore, label: &str, index: usize) -> PathBuf {
         .join(format!("{}-{index}.log", name.trim_end_matches('_')))
 }
 
-/// Run every task of `plan` not yet done.
+/// Run every task of `plan` not yet done. On an error of the executor itself, the tasks it
+/// started are stopped (SIGTERM: they save at their next safe point) and waited for, so none
+/// outlives the run's lock.
 pub fn run_plan(
     plan: &Plan,
     store: &RunStore,
     options: &LocalOptions,
     progress: &dyn Progress,
     stop: &dyn Stop,
+) -> Result<Report> {
+    let mut running = Vec::new();
+    let result = drive(plan, store, options, progress, stop, &mut running);
+    if result.is_err() {
+        for (child, ..) in &mut running {
+            // SAFETY: a signal to a child process this executor started.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+    result
+}
+
+type Running<'a> = Vec<(Child, &'a str, usize, Instant)>;
+
+fn drive<'a>(
+    plan: &'a Plan,
+    store: &RunStore,
+    options: &LocalOptions,
+    progress: &dyn Progress,
+    stop: &dyn Stop,
+    running: &mut Running<'a>,
 ) -> Result<Report> {
     let mut report = Report::default();
     // finished[stage] = tasks that ended (done or failed); failed stages recorded separately.
@@ -92,14 +116,13 @@ pub fn run_plan(
     let logs = store.root.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| Error::write(&logs, e))?;
 
-    let mut running: Vec<(Child, &str, usize, Instant)> = Vec::new();
     let mut started_stages: BTreeSet<&str> = BTreeSet::new();
     loop {
         if stop.requested() && !report.cancelled {
             // Start nothing more; running tasks get SIGTERM, save at their next safe point
             // and exit, and `awsnet resume` continues from there.
             report.cancelled = true;
-            for (child, ..) in &running {
+            for (child, ..) in running.iter() {
                 // SAFETY: a signal to a child process this executor started.
                 unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             }

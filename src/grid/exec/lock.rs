@@ -17,16 +17,22 @@ pub struct RunLock {
 impl RunLock {
     pub fn acquire(run: &Path) -> Result<RunLock> {
         let path = run.join("lock");
+        // The lock appears with its pid already in it (written aside, then hard-linked into
+        // place, which fails if a lock exists): no reader ever sees an empty lock.
+        let ours = run.join(format!(".lock.{}", std::process::id()));
+        let mut file = std::fs::File::create(&ours).map_err(|e| Error::write(&ours, e))?;
+        writeln!(file, "{}", std::process::id()).map_err(|e| Error::write(&ours, e))?;
+        drop(file);
+        let taken = Self::link(run, &path, &ours);
+        let _ = std::fs::remove_file(&ours);
+        taken
+    }
+
+    fn link(run: &Path, path: &Path, ours: &Path) -> Result<RunLock> {
+        let path = path.to_path_buf();
         for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    writeln!(file, "{}", std::process::id()).map_err(|e| Error::write(&path, e))?;
-                    return Ok(RunLock { path });
-                }
+            match std::fs::hard_link(ours, &path) {
+                Ok(()) => return Ok(RunLock { path }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let holder = holder(&path);
                     if let Some(pid) = holder.filter(|&pid| alive(pid)) {
@@ -40,8 +46,11 @@ impl RunLock {
                             ),
                         ));
                     }
-                    // The holder died without releasing the lock.
-                    std::fs::remove_file(&path).map_err(|e| Error::write(&path, e))?;
+                    // The holder died without releasing the lock. Remove it only if it still
+                    // names that holder, so a lock another driver just took survives.
+                    if super::lock::holder(&path) == holder {
+                        std::fs::remove_file(&path).map_err(|e| Error::write(&path, e))?;
+                    }
                 }
                 Err(e) => return Err(Error::write(&path, e)),
             }
