@@ -220,7 +220,7 @@ pub fn fixed_epoch<B: AutodiffBackend>(
     let Trainee {
         model,
         mut optimizer,
-        mut state,
+        state,
     } = trainee;
     let epoch = state.epoch;
     let mut settings = session.settings(epoch);
@@ -235,18 +235,33 @@ pub fn fixed_epoch<B: AutodiffBackend>(
         session.device,
         progress,
     );
+    let trained = Trainee {
+        model,
+        optimizer,
+        state,
+    };
+    close_epoch(session, trained, loss, settings.alpha, started, None)
+}
+
+/// Close an epoch `trainee` has just trained (its state still at the epoch's start): refuse a
+/// diverged loss, validate, count the epoch, and write its progress line.
+fn close_epoch<B: AutodiffBackend>(
+    session: &Session<'_, B>,
+    mut trainee: Trainee<B>,
+    loss: f64,
+    alpha: Vec<f64>,
+    started: Instant,
+    line: Option<WeightingLine>,
+) -> Result<Stepped<B>> {
+    let epoch = trainee.state.epoch;
     diverged(loss, epoch)?;
-    let dice = session.validate(&model);
-    state.epoch += 1;
-    state.alpha = settings.alpha;
+    let dice = session.validate(&trainee.model);
+    trainee.state.epoch += 1;
+    trainee.state.alpha = alpha;
     Ok(Stepped {
-        record: record(epoch, loss, dice, &state.alpha, started),
-        trainee: Trainee {
-            model,
-            optimizer,
-            state,
-        },
-        line: None,
+        record: record(epoch, loss, dice, &trainee.state.alpha, started),
+        trainee,
+        line,
     })
 }
 
@@ -277,28 +292,21 @@ pub fn learning_alpha_epoch<B: AutodiffBackend>(
         session.device,
         progress,
     );
-    diverged(loss, epoch)?;
     let alpha = learned.alpha();
     let line = WeightingLine::Gradient(GradientRecord {
         epoch: epoch + 1,
         beta: learned.beta,
         alpha,
     });
-    let dice = session.validate(&model);
-    state.epoch += 1;
-    state.alpha = alpha.to_vec();
     state.extra = Some(StateExtra {
         weighting: WeightingState::Gradient(learned),
     });
-    Ok(Stepped {
-        record: record(epoch, loss, dice, &state.alpha, started),
-        trainee: Trainee {
-            model,
-            optimizer,
-            state,
-        },
-        line: Some(line),
-    })
+    let trained = Trainee {
+        model,
+        optimizer,
+        state,
+    };
+    close_epoch(session, trained, loss, alpha.to_vec(), started, Some(line))
 }
 
 /// A trained child of an auto-weighted epoch.
