@@ -99,6 +99,8 @@ fn drive<'a>(
     let mut pending: BTreeMap<&str, VecDeque<usize>> = BTreeMap::new();
     let mut open: BTreeMap<&str, usize> = BTreeMap::new();
     let mut failed_stages: BTreeSet<&str> = BTreeSet::new();
+    // Stages that could not start because something before them failed.
+    let mut blocked_stages: BTreeSet<&str> = BTreeSet::new();
     for stage in &plan.stages {
         let mut todo = VecDeque::new();
         for index in 0..stage.tasks {
@@ -138,14 +140,15 @@ fn drive<'a>(
             if pending[id].is_empty() {
                 continue;
             }
+            // The DAS update tolerates samples that failed, not samples that never ran: a
+            // parent stage that was itself blocked blocks it too.
             let tolerant = matches!(stage.work, Work::Update { .. });
-            let ready = stage.parents.iter().all(|p| {
-                open[p.as_str()] == 0 && (tolerant || !failed_stages.contains(p.as_str()))
+            let ready = stage.parents.iter().all(|p| open[p.as_str()] == 0);
+            let blocked = stage.parents.iter().any(|p| {
+                let p = p.as_str();
+                open[p] == 0
+                    && (blocked_stages.contains(p) || (!tolerant && failed_stages.contains(p)))
             });
-            let blocked = stage
-                .parents
-                .iter()
-                .any(|p| failed_stages.contains(p.as_str()) && !tolerant && open[p.as_str()] == 0);
             if blocked {
                 if started_stages.insert(id) {
                     report.blocked.push(stage.label.clone());
@@ -155,7 +158,7 @@ fn drive<'a>(
                     .map(|q| q.drain(..).count())
                     .unwrap_or(0);
                 *open.get_mut(id).expect("every stage is open") -= n;
-                failed_stages.insert(id);
+                blocked_stages.insert(id);
                 continue;
             }
             if !ready {
@@ -241,4 +244,135 @@ fn spawn(
         .stderr(err)
         .spawn()
         .map_err(|e| Error::Internal(format!("starting {}: {e}", options.exe.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::inputs::{CaseSet, Inputs};
+    use crate::grid::spec::JobSpec;
+    use crate::progress::Silent;
+    use crate::stop::Never;
+
+    /// A stand-in for `awsnet task` that fails one stage's tasks (named by its id in the file
+    /// `fail`) and the sample task 1 of any stage named in `fail-1`, and succeeds otherwise.
+    fn fake_task(dir: &Path) -> PathBuf {
+        let exe = dir.join("fake-awsnet");
+        let script = format!(
+            "#!/bin/sh\n# task RUN --stage ID --index I\n\
+             grep -qx \"$4\" {d}/fail 2>/dev/null && exit 1\n\
+             [ \"$6\" = 1 ] && grep -qx \"$4\" {d}/fail-1 2>/dev/null && exit 1\n\
+             exit 0\n",
+            d = dir.display()
+        );
+        std::fs::write(&exe, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        exe
+    }
+
+    fn plan() -> Plan {
+        let job: JobSpec = serde_json::from_value(serde_json::json!({
+            "name": "t",
+            "data": { "train": "tr", "test": "te" },
+            "scale": { "epochs": 3 },
+            "weighting": { "epochs_fixed": 1, "samples": 2 },
+            "methods": [
+                { "name": "base", "pam": false, "deep_supervision": false },
+                { "name": "das", "weighting": "das" }
+            ]
+        }))
+        .unwrap();
+        let set = |dir: &str| CaseSet {
+            dir: PathBuf::from(dir),
+            ids: vec!["a".into(), "b".into()],
+            sha256: dir.into(),
+        };
+        let inputs = Inputs {
+            train: set("/tr"),
+            validation: vec!["a".into()],
+            test: set("/te"),
+        };
+        crate::grid::plan::plan(&job, &inputs).unwrap()
+    }
+
+    fn id(plan: &Plan, label: &str) -> String {
+        plan.stages
+            .iter()
+            .find(|s| s.label == label)
+            .unwrap()
+            .id
+            .clone()
+    }
+
+    fn run(plan: &Plan, dir: &Path) -> Report {
+        let options = LocalOptions {
+            exe: fake_task(dir),
+            workers: 2,
+            threads: 1,
+            device: "cpu".into(),
+        };
+        run_plan(
+            plan,
+            &RunStore::new(dir.join("run")),
+            &options,
+            &Silent,
+            &Never,
+        )
+        .unwrap()
+    }
+
+    /// A failed warm-up blocks the whole search after it — the updates included, which
+    /// tolerate failed samples but not samples that never ran — and nothing else.
+    #[test]
+    fn a_failure_blocks_its_dependents_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let plan = plan();
+        std::fs::write(tmp.path().join("fail"), id(&plan, "das/warmup") + "\n").unwrap();
+        let report = run(&plan, tmp.path());
+        let failed: Vec<&str> = report.failed.iter().map(|f| f.label.as_str()).collect();
+        assert_eq!(
+            failed,
+            ["das/warmup", "das/warmup"],
+            "both nets' warm-up tasks"
+        );
+        let mut blocked = report.blocked.clone();
+        blocked.sort();
+        assert_eq!(
+            blocked,
+            [
+                "das/evaluate",
+                "das/predict",
+                "das/sample[2]",
+                "das/sample[3]",
+                "das/update[2]",
+                "das/update[3]",
+                "stats"
+            ]
+        );
+        assert!(
+            report.seconds.contains_key("base/evaluate"),
+            "the other method ran"
+        );
+    }
+
+    /// One failed DAS child: its siblings still run, and the update runs with what arrived.
+    #[test]
+    fn a_failed_sample_leaves_its_siblings_and_the_update_running() {
+        let tmp = tempfile::tempdir().unwrap();
+        let plan = plan();
+        std::fs::write(tmp.path().join("fail-1"), id(&plan, "das/sample[2]") + "\n").unwrap();
+        let report = run(&plan, tmp.path());
+        let failed: Vec<(&str, usize)> = report
+            .failed
+            .iter()
+            .map(|f| (f.label.as_str(), f.index))
+            .collect();
+        assert_eq!(failed, [("das/sample[2]", 1)]);
+        assert_eq!(report.seconds["das/sample[2]"].len(), 4, "every child ran");
+        assert_eq!(report.seconds["das/update[2]"].len(), 1, "the update ran");
+        // The next epoch builds on the update, not on the failed child: the search goes on.
+        assert!(report.seconds.contains_key("das/update[3]"));
+        assert_eq!(report.blocked, Vec::<String>::new());
+    }
 }
