@@ -11,7 +11,7 @@
 //! | 2 | the user's input or usage | stop: rerunning cannot help until the input is fixed |
 //! | 3 | training failed (the loss diverged, no sample of an auto-weighted epoch arrived) | report it; a rerun with the same seed fails the same way |
 //! | 4 | stopped on request (SIGTERM, SIGUSR2) at a safe point, its progress saved | run it again: it resumes from the save |
-//! | 75 | transient I/O on shared storage (timeout, stale NFS handle, busy) | retry the task |
+//! | 75 | transient I/O on shared storage (timeout, stale NFS handle, busy), or a Slurm controller that did not answer | retry |
 
 use std::path::PathBuf;
 
@@ -81,6 +81,15 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A scheduler command (`sbatch`, `squeue`, …) that failed or refused.
+    #[error("`{command}` failed: {problem}")]
+    Scheduler {
+        command: String,
+        problem: String,
+        /// The controller was busy or failing over: the same call may succeed later.
+        transient: bool,
+    },
+
     /// A broken invariant inside awsnet: a bug, never the user's input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -113,6 +122,11 @@ impl Error {
             Error::Training(_) => EXIT_TRAINING,
             Error::Stopped { .. } => EXIT_STOPPED,
             Error::InTask { source, .. } => source.exit_code(),
+            Error::Scheduler {
+                transient: true, ..
+            } => EXIT_TRANSIENT,
+            // A refused submission (bad partition, account, limits) is the job spec's to fix.
+            Error::Scheduler { .. } => EXIT_USER,
             Error::Internal(_) => EXIT_INTERNAL,
         }
     }
@@ -257,6 +271,22 @@ mod tests {
             ),
             (Error::training("loss became NaN"), EXIT_TRAINING),
             (Error::Internal("bug".into()), EXIT_INTERNAL),
+            (
+                Error::Scheduler {
+                    command: "sbatch x".into(),
+                    problem: "invalid partition".into(),
+                    transient: false,
+                },
+                EXIT_USER,
+            ),
+            (
+                Error::Scheduler {
+                    command: "squeue".into(),
+                    problem: "Socket timed out".into(),
+                    transient: true,
+                },
+                EXIT_TRANSIENT,
+            ),
             (
                 Error::training("no sample").in_task("ab12", 3),
                 EXIT_TRAINING,

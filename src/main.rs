@@ -54,7 +54,7 @@ enum Command {
     Predict(cli::predict::PredictArgs),
     /// Combine several models' label volumes per case by majority vote (ties: earliest input)
     Vote(cli::vote::VoteArgs),
-    /// Run an experiment grid (jobs/*.json) on this machine; --dry-run shows its plan
+    /// Run an experiment grid (jobs/*.json) here or queue it on Slurm; --dry-run shows its plan
     Run(cli::run::RunArgs),
     /// Run what is missing or failed of a grid's run directory
     Resume(cli::run::ResumeArgs),

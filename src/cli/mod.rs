@@ -5,6 +5,7 @@ pub mod eval;
 pub mod output;
 pub mod predict;
 pub mod run;
+pub mod slurm;
 pub mod stats;
 pub mod table;
 pub mod task;

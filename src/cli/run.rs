@@ -9,8 +9,10 @@ use clap::Args;
 use super::output::{print_json, print_out};
 use awsnet::atomic;
 use awsnet::backend::DeviceChoice;
+use awsnet::grid::backend::BackendKind;
 use awsnet::grid::exec::local::{run_plan, LocalOptions, Report};
 use awsnet::grid::exec::lock::{alive, holder, RunLock};
+use awsnet::grid::exec::slurm::records::Records;
 use awsnet::grid::inputs::Inputs;
 use awsnet::grid::plan::{plan, Plan};
 use awsnet::grid::spec::{Backend, JobSpec};
@@ -43,13 +45,17 @@ pub struct RunArgs {
     exec: ExecArgs,
 }
 
-/// How the local executor runs tasks.
+/// Where and how tasks run.
 #[derive(Args)]
 pub struct ExecArgs {
+    /// Run on this machine, or queue on Slurm [default: the job's backend.kind]
+    #[arg(long, value_enum)]
+    backend: Option<BackendKind>,
     /// Tasks at a time [default: backend.workers, else the number of cores]
     #[arg(long)]
     workers: Option<usize>,
-    /// cpu, cuda or cuda:N, for every task
+    /// cpu, cuda or cuda:N, for every task of a local run (on Slurm: cuda where the backend
+    /// asks for GPUs)
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
 }
@@ -80,7 +86,13 @@ pub struct StatusArgs {
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     // Before the lock exists, so `awsnet cancel` never finds a driver that would die of it.
     let stop = OnSignals::install();
-    let mut job = JobSpec::read(&args.job, &args.set)?;
+    // `--backend` is `--set backend.kind=…` given first, so `--set backend.mem=…` applies to it.
+    let mut overrides = Vec::new();
+    if let Some(kind) = args.exec.backend {
+        overrides.push(format!("backend.kind={}", kind.name()));
+    }
+    overrides.extend(args.set.iter().cloned());
+    let mut job = JobSpec::read(&args.job, &overrides)?;
     match &args.data {
         Some(dir) => job.data.relocate(dir),
         None => job.data.resolve(args.job.parent().unwrap_or(Path::new(""))),
@@ -97,7 +109,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             return print_json(&plan);
         }
         let status = stage_status(&plan, &store)?;
-        return print_out(&render(&plan, &run_dir, &status));
+        print_out(&render(&plan, &run_dir, &status))?;
+        if let Backend::Slurm(settings) = &plan.job.backend {
+            let script = super::slurm::write_scripts(&plan, &store, settings)?;
+            print_out(&format!(
+                "sbatch scripts written, nothing queued: {}\n",
+                script.display()
+            ))?;
+        }
+        return Ok(());
     }
     std::fs::create_dir_all(&run_dir).map_err(|e| awsnet::Error::Write {
         path: run_dir.clone(),
@@ -128,7 +148,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
     let stop = OnSignals::install();
     let store = RunStore::new(&args.run);
-    let plan = read_plan(&store)?;
+    let mut plan = read_plan(&store)?;
+    plan.job.backend = plan.job.backend.clone().with_kind(args.exec.backend);
     let _lock = RunLock::acquire(&args.run)?;
     execute(&plan, &store, &args.exec, &stop)
 }
@@ -136,6 +157,9 @@ pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
 /// Ask the driver of a run to stop: it starts no more tasks, and its running tasks save at their
 /// next safe point and exit.
 pub fn cancel(args: &CancelArgs) -> anyhow::Result<()> {
+    if let Some(records) = Records::read(&args.run)? {
+        return super::slurm::cancel(&args.run, &records);
+    }
     let lock = args.run.join("lock");
     let Some(pid) = holder(&lock).filter(|&pid| alive(pid)) else {
         return print_out(&format!("nothing is running {}\n", args.run.display()));
@@ -157,6 +181,9 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     let store = RunStore::new(&args.run);
     let plan = read_plan(&store)?;
     let stages = stage_status(&plan, &store)?;
+    if let Some(records) = Records::read(&args.run)? {
+        return super::slurm::status(&plan, &store, &stages, &records, args.json);
+    }
     if args.json {
         return print_json(&serde_json::json!({ "run": plan.run, "stages": stages }));
     }
@@ -164,8 +191,22 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
 }
 
 fn execute(plan: &Plan, store: &RunStore, exec: &ExecArgs, stop: &dyn Stop) -> anyhow::Result<()> {
+    let workers = match &plan.job.backend {
+        Backend::Slurm(settings) => return super::slurm::queue(plan, store, settings),
+        Backend::Local { workers } => workers,
+    };
+    let active = super::slurm::active_jobs(&store.root)?;
+    if active > 0 {
+        anyhow::bail!(awsnet::Error::InvalidArgument {
+            field: "--backend".into(),
+            problem: format!(
+                "{active} tasks of this run are still queued or running on Slurm; wait for \
+                 them, or `awsnet cancel {}` first",
+                store.root.display()
+            ),
+        });
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let Backend::Local { workers } = &plan.job.backend;
     let workers = exec.workers.or(*workers).unwrap_or(cores).max(1);
     let options = LocalOptions {
         exe: std::env::current_exe().context("locating the awsnet binary")?,

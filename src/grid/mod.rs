@@ -5,6 +5,7 @@
 //! Nothing here trains or holds a tensor: tasks call `train`, `infer` and `eval` through their
 //! public steps, so the same plan runs on one machine or as Slurm arrays.
 
+pub mod backend;
 pub mod exec;
 pub mod inputs;
 pub mod overrides;
@@ -13,3 +14,5 @@ pub mod spec;
 pub mod status;
 pub mod store;
 pub mod task;
+#[cfg(test)]
+pub(crate) mod test_plans;

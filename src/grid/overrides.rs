@@ -30,6 +30,11 @@ pub fn apply(document: &mut Value, assignment: &str) -> Result<()> {
         node = match node {
             Value::Object(map) => {
                 if last {
+                    // A tagged section (`backend`) of another kind keeps none of its fields:
+                    // `backend.kind=slurm` on a local backend starts from Slurm's defaults.
+                    if *segment == "kind" && map.get("kind").is_some_and(|k| *k != value) {
+                        map.clear();
+                    }
                     map.insert((*segment).to_string(), value);
                     return Ok(());
                 }
@@ -123,6 +128,13 @@ mod tests {
         assert_eq!(d["methods"][0]["pam"], true);
         apply(&mut d, "backend.kind=local").unwrap();
         assert_eq!(d["backend"], json!({"kind": "local"}));
+        // Another kind keeps none of the old kind's fields; the same kind keeps them all.
+        apply(&mut d, "backend.workers=2").unwrap();
+        apply(&mut d, "backend.kind=local").unwrap();
+        assert_eq!(d["backend"], json!({"kind": "local", "workers": 2}));
+        apply(&mut d, "backend.kind=slurm").unwrap();
+        apply(&mut d, "backend.mem=2G").unwrap();
+        assert_eq!(d["backend"], json!({"kind": "slurm", "mem": "2G"}));
     }
 
     #[test]

@@ -22,6 +22,8 @@ use crate::data::labels::Target;
 use crate::error::{Error, Result};
 use crate::train::config::{check_input, LossSettings};
 
+pub use super::backend::Backend;
+
 /// One experiment grid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -238,24 +240,6 @@ impl Default for Statistics {
     }
 }
 
-/// Where the grid's tasks run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Backend {
-    /// This machine, with `workers` processes (default: the cores divided by the threads a task
-    /// uses).
-    Local {
-        #[serde(default)]
-        workers: Option<usize>,
-    },
-}
-
-impl Default for Backend {
-    fn default() -> Self {
-        Backend::Local { workers: None }
-    }
-}
-
 /// Metrics `statistics.metrics` may name (the per-case fields of an evaluation).
 const METRICS: [&str; 5] = ["dice", "jaccard", "hd", "hd95", "assd"];
 
@@ -319,6 +303,7 @@ impl JobSpec {
             return Err(Error::invalid("evaluation.targets", "is empty"));
         }
         self.check_weighting()?;
+        self.backend.validate()?;
         self.check_statistics(&names)
     }
 

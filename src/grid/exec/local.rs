@@ -249,8 +249,6 @@ fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grid::inputs::{CaseSet, Inputs};
-    use crate::grid::spec::JobSpec;
     use crate::progress::Silent;
     use crate::stop::Never;
 
@@ -272,28 +270,7 @@ mod tests {
     }
 
     fn plan() -> Plan {
-        let job: JobSpec = serde_json::from_value(serde_json::json!({
-            "name": "t",
-            "data": { "train": "tr", "test": "te" },
-            "scale": { "epochs": 3 },
-            "weighting": { "epochs_fixed": 1, "samples": 2 },
-            "methods": [
-                { "name": "base", "pam": false, "deep_supervision": false },
-                { "name": "das", "weighting": "das" }
-            ]
-        }))
-        .unwrap();
-        let set = |dir: &str| CaseSet {
-            dir: PathBuf::from(dir),
-            ids: vec!["a".into(), "b".into()],
-            sha256: dir.into(),
-        };
-        let inputs = Inputs {
-            train: set("/tr"),
-            validation: vec!["a".into()],
-            test: set("/te"),
-        };
-        crate::grid::plan::plan(&job, &inputs).unwrap()
+        crate::grid::test_plans::two_methods()
     }
 
     fn id(plan: &Plan, label: &str) -> String {

@@ -3,3 +3,4 @@
 
 pub mod local;
 pub mod lock;
+pub mod slurm;
