@@ -51,9 +51,7 @@ impl Backend {
     pub fn with_kind(self, kind: Option<BackendKind>) -> Backend {
         match (kind, self) {
             (Some(BackendKind::Local), Backend::Slurm(_)) => Backend::Local { workers: None },
-            (Some(BackendKind::Slurm), Backend::Local { .. }) => {
-                Backend::Slurm(Box::default())
-            }
+            (Some(BackendKind::Slurm), Backend::Local { .. }) => Backend::Slurm(Box::default()),
             (_, backend) => backend,
         }
     }
