@@ -559,9 +559,7 @@ fn faults_on_slurm_are_survived() {
     let status = common::awsnet(&["status", s(&run)]);
     let log = run.canonicalize().unwrap().join("logs/base_predict-0.log");
     assert!(
-        status
-            .stdout
-            .contains(&format!("failed: base/predict[0] (Slurm"))
+        status.stdout.contains("failed: base/predict[0] (Slurm")
             && status.stdout.contains(&log.display().to_string()),
         "{}",
         status.stdout
