@@ -583,3 +583,102 @@ fn faults_on_slurm_are_survived() {
     let b = json(&String::from_utf8(summary(&clean)).unwrap());
     assert_eq!(a["methods"]["base"], b["methods"]["base"]);
 }
+
+/// State of one Slurm job element (`squeue -h -j ID -o %T`), empty once forgotten.
+fn slurm_state(id: &str) -> String {
+    let out = Command::new("squeue")
+        .args(["-h", "-t", "all", "-j", id, "-o", "%T"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Preemption: a task told to save before its time limit (`scancel --signal=USR2 --batch`, what
+/// `--signal=B:USR2@…` does) saves at its next epoch, requeues itself and resumes; one requeued
+/// by the scheduler (`scontrol requeue`) resumes from its last epoch. Either way the run ends
+/// with the bytes of an uninterrupted one.
+#[test]
+fn a_preempted_task_requeues_and_resumes_to_the_same_bytes() {
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    if !cluster() {
+        return;
+    }
+    let (tmp, job) = setup();
+    let slow = ["--set", "networks.casn_coarse.epochs=60"];
+    let clean = tmp.path().join("clean");
+    let out = common::awsnet(&[
+        "run",
+        s(&job),
+        "--run",
+        s(&clean),
+        "--backend",
+        "local",
+        slow[0],
+        slow[1],
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let run = tmp.path().join("run");
+    let out = common::awsnet(&["run", s(&job), "--run", s(&run), slow[0], slow[1]]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let element = format!("{}_0", job_of(&run, "casn_coarse"));
+    let stage = records(&run)["submissions"][0]["stage"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let latest = run.join(format!("stages/{stage}/0/run/checkpoint_latest.json"));
+    let log = run.join("logs/casn_coarse-0.log");
+    wait_until("a first epoch", || latest.exists());
+
+    let signal = Command::new("scancel")
+        .args(["--signal=USR2", "--batch", &element])
+        .output()
+        .unwrap();
+    assert!(
+        signal.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signal.stderr)
+    );
+    wait_until("the task to save and requeue itself", || {
+        fs::read_to_string(&log).is_ok_and(|t| t.contains("requeueing"))
+    });
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("stopped on request: epoch"), "{text}");
+    // Back in the queue, then running again (after Slurm's credential delay).
+    wait_until("the requeued task to run", || {
+        slurm_state(&element) == "RUNNING"
+    });
+    let epoch = || {
+        fs::read_to_string(&latest)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["epoch"].as_u64())
+            .unwrap_or(0)
+    };
+    let saved = epoch();
+    wait_until("the resumed task to train an epoch", || epoch() > saved);
+    let requeue = Command::new("scontrol")
+        .args(["requeue", &element])
+        .output()
+        .unwrap();
+    assert!(
+        requeue.status.success(),
+        "{}",
+        String::from_utf8_lossy(&requeue.stderr)
+    );
+    wait_idle(&run);
+    assert!(
+        !summary(&run).is_empty(),
+        "{}",
+        common::awsnet(&["status", s(&run)]).stdout
+    );
+    assert_eq!(summary(&clean), summary(&run));
+}
