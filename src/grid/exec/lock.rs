@@ -1,8 +1,11 @@
-//! One driver per run directory: `RUN/lock` holds the pid of the process running it.
+//! One driver per run directory: `RUN/lock` holds the pid and host of the process running it
+//! (a local run, or a Slurm submission while it queues).
 //!
-//! A second `awsnet run` or `resume` on the same directory is refused while that process lives;
-//! a lock left by a process that died is taken over. (Node-local pids: this guards one machine,
-//! which is where the local executor drives a run.)
+//! A second `awsnet run`, `resume` or submission on the same directory is refused while that
+//! process lives. The lock is taken by hard-linking a file into place, which is atomic on NFS
+//! and Lustre too, so no file locks are relied on across nodes. A lock left by a dead process
+//! of this host is taken over; one held by another host is refused with its host named, since
+//! its process cannot be checked from here.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,7 +24,7 @@ impl RunLock {
         // place, which fails if a lock exists): no reader ever sees an empty lock.
         let ours = run.join(format!(".lock.{}", std::process::id()));
         let mut file = std::fs::File::create(&ours).map_err(|e| Error::write(&ours, e))?;
-        writeln!(file, "{}", std::process::id()).map_err(|e| Error::write(&ours, e))?;
+        writeln!(file, "{} {}", std::process::id(), host()).map_err(|e| Error::write(&ours, e))?;
         drop(file);
         let taken = Self::link(run, &path, &ours);
         let _ = std::fs::remove_file(&ours);
@@ -34,6 +37,18 @@ impl RunLock {
             match std::fs::hard_link(ours, &path) {
                 Ok(()) => return Ok(RunLock { path }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if let Some(other) = holder_host(&path).filter(|h| *h != host()) {
+                        return Err(Error::invalid(
+                            "--run",
+                            format!(
+                                "{} is being run from host {other} (process {}; its lock: {}); \
+                                 if that process is gone, remove the lock",
+                                run.display(),
+                                holder(&path).map_or("?".into(), |p| p.to_string()),
+                                path.display()
+                            ),
+                        ));
+                    }
                     let holder = holder(&path);
                     if let Some(pid) = holder.filter(|&pid| alive(pid)) {
                         return Err(Error::invalid(
@@ -70,7 +85,31 @@ impl Drop for RunLock {
 
 /// The pid a lock file names.
 pub fn holder(path: &Path) -> Option<i32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The host a lock file names (locks of older versions name none).
+fn holder_host(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.split_whitespace().nth(1).map(str::to_string)
+}
+
+/// This machine's name.
+fn host() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    if ok && end > 0 {
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "unknown-host".into()
+    }
 }
 
 /// Whether process `pid` exists (signal 0 checks without sending anything).
@@ -99,5 +138,9 @@ mod tests {
             Some(std::process::id() as i32)
         );
         drop(taken);
+        // Held from another node: its pid means nothing here, so it is not taken over.
+        std::fs::write(tmp.path().join("lock"), "1 login-node-7\n").unwrap();
+        let err = RunLock::acquire(tmp.path()).err().unwrap().to_string();
+        assert!(err.contains("from host login-node-7"), "{err}");
     }
 }
