@@ -682,3 +682,141 @@ fn a_preempted_task_requeues_and_resumes_to_the_same_bytes() {
     );
     assert_eq!(summary(&clean), summary(&run));
 }
+
+/// The process ids whose command line holds every one of `words`.
+fn processes_with(words: &[&str]) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if words.iter().all(|w| cmdline.contains(w)) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A task's process killed mid-epoch (SIGKILL: nothing saved on the way out): its job fails,
+/// what waits on it is cancelled, and `resume` finishes the run with the summary of a run
+/// never troubled.
+#[test]
+fn a_killed_task_on_slurm_resumes_to_the_same_summary() {
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    if !cluster() {
+        return;
+    }
+    let (tmp, job) = setup();
+    let slow = ["--set", "networks.casn_coarse.epochs=40"];
+    let clean = tmp.path().join("clean");
+    let out = common::awsnet(&[
+        "run",
+        s(&job),
+        "--run",
+        s(&clean),
+        "--backend",
+        "local",
+        slow[0],
+        slow[1],
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let run = tmp.path().join("run");
+    let out = common::awsnet(&["run", s(&job), "--run", s(&run), slow[0], slow[1]]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let stage = records(&run)["submissions"][0]["stage"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let latest = run.join(format!("stages/{stage}/0/run/checkpoint_latest.json"));
+    wait_until("a first epoch", || latest.exists());
+    let run_dir = run.canonicalize().unwrap();
+    let pids = processes_with(&["awsnet", " task ", s(&run_dir), &stage]);
+    assert_eq!(pids.len(), 1, "one task process: {pids:?}");
+    // SAFETY: SIGKILL to a task process this test's run started.
+    unsafe { libc::kill(pids[0], libc::SIGKILL) };
+    wait_idle(&run);
+    let status = common::awsnet(&["status", s(&run)]);
+    assert!(
+        status.stdout.contains("failed: casn_coarse[0]"),
+        "{}",
+        status.stdout
+    );
+    assert!(summary(&run).is_empty());
+
+    let out = common::awsnet(&["resume", s(&run)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    wait_idle(&run);
+    assert_eq!(
+        summary(&clean),
+        summary(&run),
+        "{}",
+        common::awsnet(&["status", s(&run)]).stdout
+    );
+}
+
+/// The GPU request path on fake GPUs: `gres` reaches Slurm, which grants a device and sets
+/// CUDA_VISIBLE_DEVICES; training and prediction tasks are started with `--device cuda`,
+/// reducers with `--device cpu` and no GPU. (A wrapper records this and runs the CPU build.)
+#[test]
+fn gpu_requests_reach_slurm_and_tasks_run_on_cuda() {
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    if !cluster() {
+        return;
+    }
+    let (tmp, job) = setup();
+    let seen = tmp.path().join("seen.log");
+    let wrapper = tmp.path().join("awsnet-on-gpu");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"gpu=${{CUDA_VISIBLE_DEVICES:-none}} $*\" >> {seen}\n\
+             exec {awsnet} $(echo \"$@\" | sed 's/--device cuda/--device cpu/')\n",
+            seen = seen.display(),
+            awsnet = env!("CARGO_BIN_EXE_awsnet")
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let run = tmp.path().join("run");
+    let out = common::awsnet(&[
+        "run",
+        s(&job),
+        "--run",
+        s(&run),
+        "--set",
+        "backend.gres=gpu:1",
+        "--set",
+        &format!("backend.awsnet={}", wrapper.display()),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    wait_idle(&run);
+    assert!(
+        !summary(&run).is_empty(),
+        "{}",
+        common::awsnet(&["status", s(&run)]).stdout
+    );
+    let seen = fs::read_to_string(&seen).unwrap();
+    assert_eq!(seen.lines().count(), 21, "every task: {seen}");
+    for line in seen.lines() {
+        let on_gpu = line.starts_with("gpu=0 ") || line.starts_with("gpu=1 ");
+        if line.ends_with("--device cuda") {
+            assert!(on_gpu, "a cuda task got no GPU: {line}");
+        } else {
+            assert!(
+                line.starts_with("gpu=none ") && line.ends_with("--device cpu"),
+                "{line}"
+            );
+        }
+    }
+    assert_eq!(
+        seen.matches("--device cuda").count(),
+        15,
+        "all but the 6 reducers: {seen}"
+    );
+}
