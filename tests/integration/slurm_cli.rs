@@ -816,7 +816,7 @@ fn gpu_requests_reach_slurm_and_tasks_run_on_cuda() {
     }
     assert_eq!(
         seen.matches("--device cuda").count(),
-        15,
-        "all but the 6 reducers: {seen}"
+        16,
+        "all but the 5 reducers (2 updates, 2 evaluations, stats): {seen}"
     );
 }
