@@ -7,6 +7,7 @@ use clap::Args;
 
 use awsnet::backend::{check_cuda, DeviceChoice};
 use awsnet::engine::BurnEngine;
+use awsnet::grid::held::run_worker;
 use awsnet::grid::task::run_task;
 use awsnet::stop::OnSignals;
 
@@ -23,6 +24,35 @@ pub struct TaskArgs {
     /// cpu, cuda or cuda:N
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
+    /// Run as held worker INDEX of the DAS search beginning with sample stage ID: train this
+    /// slot's child (and any unclaimed one) each epoch, and the update once, until the search
+    /// is done (what Slurm's das_mode held runs)
+    #[arg(long)]
+    held: bool,
+    /// With --held: seconds without a heartbeat after which a worker counts as lost
+    #[arg(long, default_value_t = 120, requires = "held")]
+    stale_seconds: u64,
+}
+
+impl TaskArgs {
+    fn run_on(
+        &self,
+        engine: &dyn awsnet::grid::task::Engine,
+        stop: &OnSignals,
+    ) -> awsnet::Result<()> {
+        if self.held {
+            run_worker(
+                &self.run,
+                &self.stage,
+                self.index,
+                engine,
+                stop,
+                std::time::Duration::from_secs(self.stale_seconds),
+            )
+        } else {
+            run_task(&self.run, &self.stage, self.index, engine)
+        }
+    }
 }
 
 pub fn run(args: &TaskArgs) -> anyhow::Result<()> {
@@ -33,7 +63,7 @@ pub fn run(args: &TaskArgs) -> anyhow::Result<()> {
                 device: Default::default(),
                 stop: &stop,
             };
-            run_task(&args.run, &args.stage, args.index, &engine)?;
+            args.run_on(&engine, &stop)?;
         }
         DeviceChoice::Cuda(index) => {
             check_cuda(index)?;
@@ -52,7 +82,7 @@ fn run_cuda(args: &TaskArgs, index: usize) -> anyhow::Result<()> {
         device: CudaDevice::new(index),
         stop: &stop,
     };
-    run_task(&args.run, &args.stage, args.index, &engine)?;
+    args.run_on(&engine, &stop)?;
     Ok(())
 }
 

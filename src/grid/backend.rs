@@ -102,6 +102,21 @@ pub struct SlurmSettings {
     /// A directory with edited copies of `array.sbatch` and `reducer.sbatch` [default: the
     /// templates built in, those of the repository's `sbatch/`].
     pub templates: Option<PathBuf>,
+    /// How DAS epochs run: `arrays` (an array of children and an update job per epoch) or
+    /// `held` (one array of workers for the whole search) [default: held where tasks get
+    /// GPUs, arrays otherwise].
+    pub das_mode: Option<DasMode>,
+    /// Held mode: a worker whose heartbeat has not moved for this long is taken for lost, and
+    /// the child it was training is trained by another.
+    pub held_stale_seconds: u64,
+}
+
+/// How a search's epochs are queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DasMode {
+    Arrays,
+    Held,
 }
 
 impl Default for SlurmSettings {
@@ -122,6 +137,8 @@ impl Default for SlurmSettings {
             signal_seconds: 300,
             awsnet: None,
             templates: None,
+            das_mode: None,
+            held_stale_seconds: 120,
         }
     }
 }
@@ -146,6 +163,15 @@ impl Default for ReducerResources {
 }
 
 impl SlurmSettings {
+    /// The DAS mode in effect.
+    pub fn das_mode(&self) -> DasMode {
+        self.das_mode.unwrap_or(if self.uses_gpus() {
+            DasMode::Held
+        } else {
+            DasMode::Arrays
+        })
+    }
+
     /// Whether training and prediction tasks get a GPU (and so run with `--device cuda`).
     pub fn uses_gpus(&self) -> bool {
         self.gpus.is_some()
@@ -185,6 +211,12 @@ impl SlurmSettings {
         )?;
         if self.throttle == Some(0) {
             return Err(Error::invalid("backend.throttle", "must be at least 1"));
+        }
+        if self.held_stale_seconds == 0 {
+            return Err(Error::invalid(
+                "backend.held_stale_seconds",
+                "must be at least 1",
+            ));
         }
         if self.signal_seconds == 0 {
             return Err(Error::invalid(
@@ -322,5 +354,9 @@ mod tests {
         s.gres = None;
         s.gpus = Some("1".into());
         assert!(s.uses_gpus());
+        assert_eq!(s.das_mode(), DasMode::Held, "held by default on GPUs");
+        s.das_mode = Some(DasMode::Arrays);
+        assert_eq!(s.das_mode(), DasMode::Arrays);
+        assert_eq!(SlurmSettings::default().das_mode(), DasMode::Arrays);
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod exec;
+pub mod held;
 pub mod inputs;
 pub mod overrides;
 pub mod plan;

@@ -127,6 +127,17 @@ impl Parent {
 pub fn run_task(run: &Path, stage_id: &str, index: usize, engine: &dyn Engine) -> Result<()> {
     let store = RunStore::new(run);
     let plan = read_plan(&store)?;
+    run_planned(&plan, &store, stage_id, index, engine)
+}
+
+/// Run task `index` of stage `stage_id` of `plan`, whose run directory is `store`.
+pub fn run_planned(
+    plan: &Plan,
+    store: &RunStore,
+    stage_id: &str,
+    index: usize,
+    engine: &dyn Engine,
+) -> Result<()> {
     let stage = plan.stage(stage_id).ok_or_else(|| {
         Error::invalid(
             "--stage",
@@ -146,8 +157,8 @@ pub fn run_task(run: &Path, stage_id: &str, index: usize, engine: &dyn Engine) -
         ));
     }
     let task = Task {
-        plan: &plan,
-        store: &store,
+        plan,
+        store,
         stage,
         index,
         engine,

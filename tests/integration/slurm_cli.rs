@@ -820,3 +820,67 @@ fn gpu_requests_reach_slurm_and_tasks_run_on_cuda() {
         "all but the 5 reducers (2 updates, 2 evaluations, stats): {seen}"
     );
 }
+
+/// Held mode: one array of workers for the whole search gives the bytes of per-epoch arrays
+/// (and of the local executor). The node runs two of the four workers at a time, so the others
+/// start only when the first two are done: workers that start late, or never, must not
+/// deadlock the search. A worker killed mid-search is taken for lost after its heartbeat
+/// stops, and the others train its children: the same bytes again.
+#[test]
+fn held_workers_give_the_same_bytes_and_survive_a_lost_worker() {
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    if !cluster() {
+        return;
+    }
+    let (tmp, job) = setup();
+    let longer = ["--set", "scale.epochs=6"];
+    let held = [
+        "--set",
+        "backend.das_mode=held",
+        "--set",
+        "backend.held_stale_seconds=3",
+    ];
+    for (name, extra) in [("short", &[][..]), ("long", &longer[..])] {
+        let clean = tmp.path().join(format!("{name}-clean"));
+        let mut args = vec!["run", s(&job), "--run", s(&clean), "--backend", "local"];
+        args.extend_from_slice(extra);
+        let out = common::awsnet(&args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+
+        let run = tmp.path().join(format!("{name}-held"));
+        let mut args = vec!["run", s(&job), "--run", s(&run)];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&held);
+        let out = common::awsnet(&args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.assert_stdout_has(&["queued 15 tasks in 10 jobs"]);
+        if name == "long" {
+            // Kill worker 0 once the search is under way.
+            let run_dir = run.canonicalize().unwrap();
+            let first = records(&run)["submissions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["held"] == true)
+                .unwrap()["stage"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let beat = run_dir.join(format!("held/{}/alive/0", &first[..12]));
+            wait_until("worker 0 to start", || beat.exists());
+            std::thread::sleep(Duration::from_millis(1500));
+            let pids = processes_with(&["--held", s(&run_dir), "--index 0 "]);
+            assert_eq!(pids.len(), 1, "{pids:?}");
+            // SAFETY: SIGKILL to a worker this test's run started.
+            unsafe { libc::kill(pids[0], libc::SIGKILL) };
+        }
+        wait_idle(&run);
+        assert!(
+            !summary(&run).is_empty(),
+            "{}",
+            common::awsnet(&["status", s(&run)]).stdout
+        );
+        assert_eq!(summary(&clean), summary(&run), "{name}");
+        assert!(run.join("logs/pam_das_held-3.log").exists());
+    }
+}

@@ -10,6 +10,9 @@
 //!   arrived) and with `afterok` on its other parents.
 //! - A task still queued from an earlier submission is waited on where it is: its dependents
 //!   are wired to it, not to a copy.
+//! - In held mode (`grid::held`) a search's sample and update stages are one array of workers;
+//!   what reads the search's result waits for every worker with `afterany` (a lost worker's
+//!   share is done by the others).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,6 +32,8 @@ pub struct Job {
     pub indices: Vec<usize>,
     /// A one-task stage that needs no GPU (rendered from the reducer template, no array).
     pub reducer: bool,
+    /// Held workers for the search beginning with this (sample) stage: one per child slot.
+    pub held: bool,
     /// Every condition must hold before it starts.
     pub after: Vec<Dependency>,
 }
@@ -64,12 +69,70 @@ pub fn jobs(
     done: &BTreeSet<TaskKey>,
     queued: &BTreeMap<TaskKey, String>,
     max_array: usize,
+    held: bool,
 ) -> Vec<Job> {
     let max_array = max_array.max(1);
     let mut jobs: Vec<Job> = Vec::new();
-    // Where each task of this batch went: (job, index).
-    let mut placed: BTreeMap<TaskKey, usize> = BTreeMap::new();
+    // Where each task of the plan not done waits: elements of this batch or queued ones.
+    // (elements, whether they are held workers: waited for with afterany).
+    let mut placed: BTreeMap<TaskKey, (Vec<Element>, bool)> = BTreeMap::new();
+    for (key, id) in queued {
+        placed.insert(key.clone(), (vec![Element::Queued(id.clone())], false));
+    }
+    // Stages run by held workers (every stage of a search but its first).
+    let mut by_workers: BTreeSet<&str> = BTreeSet::new();
     for (s, stage) in plan.stages.iter().enumerate() {
+        if by_workers.contains(stage.id.as_str()) {
+            continue;
+        }
+        if held && matches!(stage.work, Work::Sample { .. }) {
+            if let Ok(chain) = crate::grid::held::chain(plan, &stage.id) {
+                let tasks: Vec<TaskKey> = chain
+                    .iter()
+                    .flat_map(|(sample, update)| {
+                        (0..sample.tasks)
+                            .map(|i| (sample.id.clone(), i))
+                            .chain((0..update.tasks).map(|i| (update.id.clone(), i)))
+                    })
+                    .collect();
+                by_workers.extend(
+                    chain
+                        .iter()
+                        .flat_map(|(a, b)| [a.id.as_str(), b.id.as_str()]),
+                );
+                let workers = stage.tasks;
+                // Workers still queued from an earlier submission hold the search.
+                let queued_workers: Vec<Element> = (0..workers)
+                    .filter_map(|w| queued.get(&(stage.id.clone(), w)))
+                    .map(|id| Element::Queued(id.clone()))
+                    .collect();
+                let open: Vec<&TaskKey> = tasks.iter().filter(|t| !done.contains(*t)).collect();
+                if open.is_empty() {
+                    continue;
+                }
+                let elements = if queued_workers.is_empty() {
+                    let after = dependencies(plan, stage, done, &placed);
+                    jobs.push(Job {
+                        stage: s,
+                        offset: 0,
+                        indices: (0..workers).collect(),
+                        reducer: false,
+                        held: true,
+                        after,
+                    });
+                    let job = jobs.len() - 1;
+                    (0..workers)
+                        .map(|index| Element::New { job, index })
+                        .collect()
+                } else {
+                    queued_workers
+                };
+                for task in open {
+                    placed.insert(task.clone(), (elements.clone(), true));
+                }
+                continue;
+            }
+        }
         let todo: Vec<usize> = (0..stage.tasks)
             .filter(|&i| {
                 let key = (stage.id.clone(), i);
@@ -79,7 +142,7 @@ pub fn jobs(
         if todo.is_empty() {
             continue;
         }
-        let after = dependencies(plan, stage, done, queued, &placed);
+        let after = dependencies(plan, stage, done, &placed);
         let reducer = is_reducer(stage);
         let mut chunks: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for index in todo {
@@ -89,14 +152,19 @@ pub fn jobs(
                 .push(index);
         }
         for (offset, indices) in chunks {
+            let job = jobs.len();
             for &index in &indices {
-                placed.insert((stage.id.clone(), index), jobs.len());
+                placed.insert(
+                    (stage.id.clone(), index),
+                    (vec![Element::New { job, index }], false),
+                );
             }
             jobs.push(Job {
                 stage: s,
                 offset,
                 indices,
                 reducer,
+                held: false,
                 after: after.clone(),
             });
         }
@@ -108,11 +176,10 @@ fn dependencies(
     plan: &Plan,
     stage: &Stage,
     done: &BTreeSet<TaskKey>,
-    queued: &BTreeMap<TaskKey, String>,
-    placed: &BTreeMap<TaskKey, usize>,
+    placed: &BTreeMap<TaskKey, (Vec<Element>, bool)>,
 ) -> Vec<Dependency> {
-    let mut ok = Vec::new();
-    let mut any = Vec::new();
+    let mut ok: Vec<Element> = Vec::new();
+    let mut any: Vec<Element> = Vec::new();
     for parent_id in &stage.parents {
         let Some(parent) = plan.stage(parent_id) else {
             continue;
@@ -120,16 +187,24 @@ fn dependencies(
         // The DAS update reduces whatever children arrived.
         let tolerant =
             matches!(stage.work, Work::Update { .. }) && matches!(parent.work, Work::Sample { .. });
-        let list = if tolerant { &mut any } else { &mut ok };
         for index in 0..parent.tasks {
             let key = (parent.id.clone(), index);
             if done.contains(&key) {
                 continue;
             }
-            if let Some(id) = queued.get(&key) {
-                list.push(Element::Queued(id.clone()));
-            } else if let Some(&job) = placed.get(&key) {
-                list.push(Element::New { job, index });
+            let Some((elements, by_workers)) = placed.get(&key) else {
+                continue;
+            };
+            // Held workers: any of them may have done the task; wait for all to end.
+            let list = if tolerant || *by_workers {
+                &mut any
+            } else {
+                &mut ok
+            };
+            for e in elements {
+                if !list.contains(e) {
+                    list.push(e.clone());
+                }
             }
         }
     }
@@ -194,7 +269,7 @@ mod tests {
     #[test]
     fn a_fresh_grid_is_queued_whole_with_per_task_dependencies() {
         let plan = two_methods();
-        let jobs = jobs(&plan, &BTreeSet::new(), &BTreeMap::new(), 1001);
+        let jobs = jobs(&plan, &BTreeSet::new(), &BTreeMap::new(), 1001, false);
         let labels: Vec<String> = jobs.iter().map(|j| label_of(&plan, j)).collect();
         assert_eq!(labels.len(), plan.stages.len(), "{labels:?}");
         let by_label = |l: &str| jobs.iter().position(|j| label_of(&plan, j) == l).unwrap();
@@ -261,7 +336,7 @@ mod tests {
         let mut queued = BTreeMap::new();
         queued.insert((warmup.id.clone(), 1), "40_1".to_string());
         queued.insert((sample.id.clone(), 2), "41_2".to_string());
-        let jobs = jobs(&plan, &done, &queued, 1001);
+        let jobs = jobs(&plan, &done, &queued, 1001, false);
         let first = &jobs[0];
         assert_eq!(label_of(&plan, first), "das/sample[2]");
         assert_eq!(first.indices, [0, 1, 3], "task 2 is still queued");
@@ -287,7 +362,7 @@ mod tests {
     fn large_stages_are_chunked_under_max_array_size() {
         let plan = two_methods();
         // 4 tasks per sample stage; arrays of at most 3 indices.
-        let jobs = jobs(&plan, &BTreeSet::new(), &BTreeMap::new(), 3);
+        let jobs = jobs(&plan, &BTreeSet::new(), &BTreeMap::new(), 3, false);
         let chunks: Vec<(usize, Vec<usize>)> = jobs
             .iter()
             .filter(|j| label_of(&plan, j) == "das/sample[2]")
@@ -313,5 +388,46 @@ mod tests {
             )),
             "{expr}"
         );
+    }
+
+    /// Held mode: a search's samples and updates are one array of workers (one per child
+    /// slot), after the warm-up; what reads the search waits for every worker with afterany.
+    #[test]
+    fn held_mode_queues_a_search_as_one_array_of_workers() {
+        let plan = two_methods();
+        let jobs = jobs(&plan, &BTreeSet::new(), &BTreeMap::new(), 1001, true);
+        let labels: Vec<String> = jobs
+            .iter()
+            .map(|j| crate::grid::exec::slurm::script::job_label(&plan, j))
+            .collect();
+        assert_eq!(labels.len(), plan.stages.len() - 3, "{labels:?}");
+        let held = labels.iter().position(|l| l == "das/held").unwrap();
+        assert!(jobs[held].held);
+        assert_eq!(jobs[held].indices, [0, 1, 2, 3]);
+        let warmup = labels.iter().position(|l| l == "das/warmup").unwrap();
+        let id_of = ids(&jobs);
+        assert_eq!(
+            expression(&jobs[held].after, &id_of).unwrap(),
+            format!("afterok:J{warmup}_0:J{warmup}_1")
+        );
+        let predict = labels.iter().position(|l| l == "das/predict").unwrap();
+        let expr = expression(&jobs[predict].after, &id_of).unwrap();
+        assert!(
+            expr.ends_with(&format!("afterany:J{held}_0:J{held}_1:J{held}_2:J{held}_3")),
+            "{expr}"
+        );
+        // Workers still queued: nothing of the search is queued again.
+        let first = &plan.stages[jobs[held].stage].id;
+        let mut queued = BTreeMap::new();
+        queued.insert((first.clone(), 2), "77_2".to_string());
+        let again = super::jobs(&plan, &BTreeSet::new(), &queued, 1001, true);
+        assert!(again.iter().all(|j| !j.held));
+        let predict = again
+            .iter()
+            .find(|j| plan.stages[j.stage].label == "das/predict")
+            .unwrap();
+        assert!(expression(&predict.after, &ids(&again))
+            .unwrap()
+            .ends_with("afterany:77_2"));
     }
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic;
 use crate::error::{Error, Result};
-use crate::grid::backend::SlurmSettings;
+use crate::grid::backend::{DasMode, SlurmSettings};
 use crate::grid::plan::Plan;
 use crate::grid::store::{RunStore, TaskState};
 use batch::{expression, jobs, Job, TaskKey};
@@ -64,7 +64,8 @@ pub fn submit(
         .map(|(key, (id, _))| (key, id))
         .collect();
     let max_array = scheduler.max_array_size()?;
-    let jobs = jobs(plan, &done, &queued, max_array);
+    let held = settings.das_mode() == DasMode::Held;
+    let jobs = jobs(plan, &done, &queued, max_array, held);
     let context = Context {
         plan,
         settings,
@@ -75,17 +76,19 @@ pub fn submit(
     let mut ids: Vec<String> = Vec::with_capacity(jobs.len());
     for job in &jobs {
         let stage = &plan.stages[job.stage];
-        let path = script_path(&run_dir, &stage.label, job.offset);
+        let label = script::job_label(plan, job);
+        let path = script_path(&run_dir, &label, job.offset);
         atomic::write_bytes(&path, render(&templates, &context, job)?.as_bytes())?;
         let dependency = expression(&job.after, &|j, i| element(&ids[j], &jobs[j], i));
         let id = scheduler.submit(&path, dependency.as_deref())?;
         records.submissions.push(Submission {
             job: id.clone(),
             stage: stage.id.clone(),
-            label: stage.label.clone(),
+            label,
             offset: job.offset,
             indices: job.indices.clone(),
             reducer: job.reducer,
+            held: job.held,
         });
         // Recorded before the next sbatch: a submission cut short leaves an exact record.
         records.write(&run_dir)?;
@@ -111,7 +114,8 @@ pub fn dry_run(
     let run_dir = absolute(&store.root)?;
     let templates = Templates::load(settings.templates.as_deref())?;
     let done = done_tasks(plan, store)?;
-    let jobs = jobs(plan, &done, &BTreeMap::new(), max_array);
+    let held = settings.das_mode() == DasMode::Held;
+    let jobs = jobs(plan, &done, &BTreeMap::new(), max_array, held);
     let context = Context {
         plan,
         settings,
@@ -130,8 +134,8 @@ pub fn dry_run(
         done.len()
     );
     for (n, job) in jobs.iter().enumerate() {
-        let stage = &plan.stages[job.stage];
-        let path = script_path(&run_dir, &stage.label, job.offset);
+        let label = script::job_label(plan, job);
+        let path = script_path(&run_dir, &label, job.offset);
         atomic::write_bytes(&path, render(&templates, &context, job)?.as_bytes())?;
         let dependency = expression(&job.after, &|j, i| {
             element(&format!("${{j{j}}}"), &jobs[j], i)
@@ -142,7 +146,7 @@ pub fn dry_run(
             submit,
             "j{n}=$(sbatch --parsable{dependency} {} | cut -d';' -f1)  # {}",
             script::shell_word(&path.to_string_lossy()),
-            stage.label
+            label
         );
     }
     let path = run_dir.join("sbatch").join("submit.sh");

@@ -32,6 +32,9 @@ pub struct Submission {
     pub indices: Vec<usize>,
     /// Not an array: one task, index 0.
     pub reducer: bool,
+    /// Held workers of the search beginning with `stage` (indices are worker slots).
+    #[serde(default)]
+    pub held: bool,
 }
 
 impl Submission {

@@ -48,6 +48,16 @@ pub struct Context<'a> {
     pub awsnet: &'a Path,
 }
 
+/// How a job is named in file names and `status`: its stage's label, or `<method>/held` for
+/// a search's held workers.
+pub fn job_label(plan: &Plan, job: &Job) -> String {
+    let stage = &plan.stages[job.stage];
+    match (&stage.work, job.held) {
+        (crate::grid::plan::Work::Sample { method, .. }, true) => format!("{method}/held"),
+        _ => stage.label.clone(),
+    }
+}
+
 /// `awsnet-<run id>`: every job of a run carries it, so one `squeue --name` sees the run.
 pub fn job_name(plan: &Plan) -> String {
     format!("awsnet-{}", &plan.run[..plan.run.len().min(12)])
@@ -91,6 +101,7 @@ fn log_name(label: &str, offset: usize, element: &str) -> String {
 /// Render `job`'s script.
 pub fn render(templates: &Templates, context: &Context<'_>, job: &Job) -> Result<String> {
     let stage = &context.plan.stages[job.stage];
+    let label = job_label(context.plan, job);
     let settings = context.settings;
     let (path, template) = if job.reducer {
         &templates.reducer
@@ -99,9 +110,9 @@ pub fn render(templates: &Templates, context: &Context<'_>, job: &Job) -> Result
     };
     let logs = context.run_dir.join("logs");
     let output = if job.reducer {
-        logs.join(log_name(&stage.label, 0, "0"))
+        logs.join(log_name(&label, 0, "0"))
     } else {
-        logs.join(log_name(&stage.label, job.offset, "%a"))
+        logs.join(log_name(&label, job.offset, "%a"))
     };
     let mut array = ranges(job.indices.iter().map(|i| i - job.offset));
     if let Some(throttle) = settings.throttle {
@@ -113,6 +124,11 @@ pub fn render(templates: &Templates, context: &Context<'_>, job: &Job) -> Result
     } else {
         "cpu"
     };
+    let held = if job.held {
+        format!(" --held --stale-seconds {}", settings.held_stale_seconds)
+    } else {
+        String::new()
+    };
     let setup = if settings.setup.is_empty() {
         "# (no setup lines: backend.setup)".to_string()
     } else {
@@ -120,7 +136,7 @@ pub fn render(templates: &Templates, context: &Context<'_>, job: &Job) -> Result
     };
     let values = [
         ("job_name", job_name(context.plan)),
-        ("label", stage.label.clone()),
+        ("label", label.clone()),
         ("stage", stage.id.clone()),
         (
             "run_id",
@@ -135,6 +151,7 @@ pub fn render(templates: &Templates, context: &Context<'_>, job: &Job) -> Result
         ("awsnet", shell_word(&context.awsnet.to_string_lossy())),
         ("run_dir", shell_word(&context.run_dir.to_string_lossy())),
         ("device", device.into()),
+        ("held", held),
     ];
     fill(path, template, &values)
 }
