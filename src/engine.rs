@@ -1,7 +1,9 @@
 //! The model stack behind the grid's [`Engine`]: training runs, DAS children and inference on
 //! one of burn's backends. The grid plans and records; this is where its tasks touch tensors.
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
@@ -19,13 +21,43 @@ use crate::train::checkpoint::{load_checkpoint, save_checkpoint, TrainState};
 use crate::train::config::TrainConfig;
 use crate::train::run::train_run;
 use crate::train::run_dir::{RunDir, Which};
+use crate::train::samples::Sample;
 use crate::train::steps::{self, Session, Trainee};
 
 /// Grid tasks on backend `B`.
 pub struct BurnEngine<'a, B: AutodiffBackend> {
-    pub device: B::Device,
+    device: B::Device,
     /// Checked between the epochs of a training task.
-    pub stop: &'a dyn Stop,
+    stop: &'a dyn Stop,
+    /// The samples of the last few configs a DAS child was trained with: a held worker trains
+    /// the same config every epoch, and reads and preprocesses its cases once.
+    samples: RefCell<Vec<(TrainConfig, Rc<SampleSets>)>>,
+}
+
+type SampleSets = (Vec<Sample>, Vec<Sample>);
+
+/// How many configs' samples a worker keeps (its own, and the few it may train for others).
+const KEPT_SAMPLES: usize = 4;
+
+impl<'a, B: AutodiffBackend> BurnEngine<'a, B> {
+    pub fn new(device: B::Device, stop: &'a dyn Stop) -> Self {
+        BurnEngine {
+            device,
+            stop,
+            samples: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn samples_of(&self, config: &TrainConfig) -> Result<Rc<SampleSets>> {
+        if let Some((_, sets)) = self.samples.borrow().iter().find(|(c, _)| c == config) {
+            return Ok(sets.clone());
+        }
+        let sets = Rc::new(Session::<B>::samples(config)?);
+        let mut kept = self.samples.borrow_mut();
+        kept.insert(0, (config.clone(), sets.clone()));
+        kept.truncate(KEPT_SAMPLES);
+        Ok(sets)
+    }
 }
 
 impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
@@ -42,7 +74,9 @@ impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
         candidate: &Candidate,
         out: &Path,
     ) -> Result<Option<ChildResult>> {
-        let session = Session::<B>::prepare(config, &self.device)?;
+        let sets = self.samples_of(config)?;
+        let session =
+            Session::<B>::with_samples(config, &self.device, sets.0.clone(), sets.1.clone());
         let checkpoint = load_checkpoint::<B>(parent, &self.device)?;
         let trainee = Trainee {
             model: checkpoint.model,

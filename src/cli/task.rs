@@ -59,10 +59,7 @@ pub fn run(args: &TaskArgs) -> anyhow::Result<()> {
     match args.device {
         DeviceChoice::Cpu => {
             let stop = OnSignals::install();
-            let engine = BurnEngine::<Autodiff<Flex>> {
-                device: Default::default(),
-                stop: &stop,
-            };
+            let engine = BurnEngine::<Autodiff<Flex>>::new(Default::default(), &stop);
             args.run_on(&engine, &stop)?;
         }
         DeviceChoice::Cuda(index) => {
@@ -78,10 +75,7 @@ fn run_cuda(args: &TaskArgs, index: usize) -> anyhow::Result<()> {
     use burn::backend::cuda::CudaDevice;
     use burn::backend::Cuda;
     let stop = awsnet::stop::OnSignals::install();
-    let engine = BurnEngine::<Autodiff<Cuda>> {
-        device: CudaDevice::new(index),
-        stop: &stop,
-    };
+    let engine = BurnEngine::<Autodiff<Cuda>>::new(CudaDevice::new(index), &stop);
     args.run_on(&engine, &stop)?;
     Ok(())
 }

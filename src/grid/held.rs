@@ -100,6 +100,7 @@ pub fn run_worker(
     let _heartbeat = Heartbeat::start(board.alive(worker), stale)?;
     board.release_mine()?;
     let mut watch = Watch::default();
+    let mut done = Done::default();
     for (sample, update) in chain {
         loop {
             if stop.requested() {
@@ -107,7 +108,7 @@ pub fn run_worker(
                     saved: format!("held worker {worker}: every finished child is saved"),
                 });
             }
-            if store.state(&update.id, 0)? == TaskState::Done {
+            if done.check(&store, &update.id, 0)? {
                 break;
             }
             if let Some(why) = board.failed(&update.id, 0) {
@@ -120,9 +121,7 @@ pub fn run_worker(
             let mut open = 0;
             let mut ran = false;
             for k in (0..slots).map(|i| (worker + i) % slots) {
-                if store.state(&sample.id, k)? == TaskState::Done
-                    || board.failed(&sample.id, k).is_some()
-                {
+                if done.check(&store, &sample.id, k)? || board.failed(&sample.id, k).is_some() {
                     continue;
                 }
                 open += 1;
@@ -139,10 +138,36 @@ pub fn run_worker(
                 board.run(&plan, &store, update, 0, engine, true)?;
                 continue;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            // Waiting costs a few stat calls per poll: poll often, so an epoch's end is seen
+            // at once.
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
     Ok(())
+}
+
+/// Tasks seen done: a manifest is verified (its outputs hashed) once, when it appears; until
+/// then a poll is one stat of `done.json`.
+#[derive(Default)]
+struct Done {
+    verified: std::collections::HashSet<(String, usize)>,
+}
+
+impl Done {
+    fn check(&mut self, store: &RunStore, stage: &str, index: usize) -> Result<bool> {
+        let key = (stage.to_string(), index);
+        if self.verified.contains(&key) {
+            return Ok(true);
+        }
+        if !store.task_dir(stage, index).join("done.json").exists() {
+            return Ok(false);
+        }
+        let done = store.state(stage, index)? == TaskState::Done;
+        if done {
+            self.verified.insert(key);
+        }
+        Ok(done)
+    }
 }
 
 /// The files workers coordinate through: `RUN/held/<first 12 of the group's id>/`.

@@ -83,6 +83,12 @@ pub struct Session<'a, B: AutodiffBackend> {
 impl<'a, B: AutodiffBackend> Session<'a, B> {
     /// Read the config's cases and split them into training and validation samples.
     pub fn prepare(config: &'a TrainConfig, device: &'a B::Device) -> Result<Self> {
+        let (train, validation) = Self::samples(config)?;
+        Ok(Self::with_samples(config, device, train, validation))
+    }
+
+    /// The config's training and validation samples, read from its cases.
+    pub fn samples(config: &TrainConfig) -> Result<(Vec<Sample>, Vec<Sample>)> {
         let cases = load_all(&config.data)?;
         let (train, validation) = split_samples(config, &cases)?;
         tracing::info!(
@@ -90,14 +96,24 @@ impl<'a, B: AutodiffBackend> Session<'a, B> {
             validation = validation.len(),
             "samples"
         );
-        Ok(Session {
+        Ok((train, validation))
+    }
+
+    /// A session over samples already read (by [`Session::samples`] for this config).
+    pub fn with_samples(
+        config: &'a TrainConfig,
+        device: &'a B::Device,
+        train: Vec<Sample>,
+        validation: Vec<Sample>,
+    ) -> Self {
+        Session {
             config,
             model_config: model_config(config),
             loss: loss_config(config),
             train,
             validation,
             device,
-        })
+        }
     }
 
     /// A fresh network (seeded), a fresh Adam and the weighting's initial state.
