@@ -833,7 +833,7 @@ fn held_workers_give_the_same_bytes_and_survive_a_lost_worker() {
         return;
     }
     let (tmp, job) = setup();
-    let longer = ["--set", "scale.epochs=6"];
+    let longer = ["--set", "scale.epochs=30"];
     let held = [
         "--set",
         "backend.das_mode=held",
@@ -857,22 +857,28 @@ fn held_workers_give_the_same_bytes_and_survive_a_lost_worker() {
         if name == "long" {
             // Kill worker 0 once the search is under way.
             let run_dir = run.canonicalize().unwrap();
-            let first = records(&run)["submissions"]
+            let mut pids = Vec::new();
+            wait_until("worker 0 to start", || {
+                pids = processes_with(&["--held", s(&run_dir), "--index 0 "]);
+                !pids.is_empty()
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            // SAFETY: SIGKILL to a worker this test's run started.
+            unsafe { libc::kill(pids[0], libc::SIGKILL) };
+            let plan = json(&fs::read_to_string(run.join("plan.json")).unwrap());
+            let last = plan["stages"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .find(|s| s["held"] == true)
-                .unwrap()["stage"]
+                .rfind(|s| s["label"].as_str().unwrap().starts_with("pam_das/update"))
+                .unwrap()["id"]
                 .as_str()
                 .unwrap()
                 .to_string();
-            let beat = run_dir.join(format!("held/{}/alive/0", &first[..12]));
-            wait_until("worker 0 to start", || beat.exists());
-            std::thread::sleep(Duration::from_millis(1500));
-            let pids = processes_with(&["--held", s(&run_dir), "--index 0 "]);
-            assert_eq!(pids.len(), 1, "{pids:?}");
-            // SAFETY: SIGKILL to a worker this test's run started.
-            unsafe { libc::kill(pids[0], libc::SIGKILL) };
+            assert!(
+                !run.join(format!("stages/{last}/0/done.json")).exists(),
+                "the search ended before the kill: lengthen it"
+            );
         }
         wait_idle(&run);
         assert!(
