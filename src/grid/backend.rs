@@ -78,7 +78,9 @@ pub struct SlurmSettings {
     pub qos: Option<String>,
     /// Generic resources per training or prediction task, e.g. `gpu:1` or `gpu:a100:1`.
     pub gres: Option<String>,
-    /// GPUs per training or prediction task (`--gpus`), e.g. `1` or `a100:1`; instead of `gres`.
+    /// GPUs per training or prediction task (`--gpus`), e.g. `1` or `"a100:1"`; instead of
+    /// `gres`.
+    #[serde(deserialize_with = "count_or_text")]
     pub gpus: Option<String>,
     /// CPU cores per training or prediction task (`--cpus-per-task`).
     pub cpus: usize,
@@ -244,6 +246,24 @@ impl SlurmSettings {
         }
         Ok(())
     }
+}
+
+/// `1` or `"a100:1"`: a count may be written as a number.
+fn count_or_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum CountOrText {
+        Count(u64),
+        Text(String),
+    }
+    Ok(
+        Option::<CountOrText>::deserialize(deserializer)?.map(|v| match v {
+            CountOrText::Count(n) => n.to_string(),
+            CountOrText::Text(t) => t,
+        }),
+    )
 }
 
 fn check_word(field: &str, value: &str) -> Result<()> {

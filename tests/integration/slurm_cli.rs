@@ -96,6 +96,8 @@ fn a_dry_run_writes_readable_scripts_and_queues_nothing() {
             "backend.throttle=2",
             "--set",
             "backend.setup=[\"module load cuda/12.4\"]",
+            "--set",
+            "backend.das_mode=arrays",
         ],
         None,
     );
@@ -181,6 +183,32 @@ AWSNET task RUN --stage SAMPLE2 --index "$index" --device cuda &
         13,
         "a job per stage"
     );
+
+    // On GPUs a search is held workers by default: one array for all its epochs.
+    let held = tmp.path().join("held");
+    let out = awsnet_with_path(
+        &[
+            "run",
+            s(&job),
+            "--run",
+            s(&held),
+            "--dry-run",
+            "--set",
+            "backend.gpus=1",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let script = fs::read_to_string(held.join("sbatch/pam_das_held.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --array=0-3\n"), "{script}");
+    assert!(script.contains("#SBATCH --gpus=1\n"), "{script}");
+    assert!(
+        script.contains("--device cuda --held --stale-seconds 120 &"),
+        "{script}"
+    );
+    let submit = fs::read_to_string(held.join("sbatch/submit.sh")).unwrap();
+    assert_eq!(submit.matches("sbatch --parsable").count(), 10, "{submit}");
+    assert!(!held.join("sbatch/pam_das_sample_2.sbatch").exists());
 }
 
 /// Fake Slurm commands in `dir`: `sbatch` logs its arguments and prints ids 1, 2, …; `squeue`
@@ -801,11 +829,14 @@ fn gpu_requests_reach_slurm_and_tasks_run_on_cuda() {
         "{}",
         common::awsnet(&["status", s(&run)]).stdout
     );
+    // On GPUs the DAS search runs as held workers (das_mode's default there): 11 tasks and
+    // 4 workers, each one process.
     let seen = fs::read_to_string(&seen).unwrap();
-    assert_eq!(seen.lines().count(), 21, "every task: {seen}");
+    assert_eq!(seen.lines().count(), 15, "every task: {seen}");
+    assert_eq!(seen.matches("--held").count(), 4, "{seen}");
     for line in seen.lines() {
         let on_gpu = line.starts_with("gpu=0 ") || line.starts_with("gpu=1 ");
-        if line.ends_with("--device cuda") {
+        if line.contains("--device cuda") {
             assert!(on_gpu, "a cuda task got no GPU: {line}");
         } else {
             assert!(
@@ -816,8 +847,8 @@ fn gpu_requests_reach_slurm_and_tasks_run_on_cuda() {
     }
     assert_eq!(
         seen.matches("--device cuda").count(),
-        16,
-        "all but the 5 reducers (2 updates, 2 evaluations, stats): {seen}"
+        12,
+        "all but the 3 reducers (2 evaluations, stats): {seen}"
     );
 }
 
