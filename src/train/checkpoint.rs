@@ -376,8 +376,11 @@ pub fn fork<B: AutodiffBackend>(
     config: &UNetConfig,
     device: &B::Device,
 ) -> UNet<B> {
+    // Built under the seeded-init lock, like a loaded checkpoint: the throw-away initial
+    // weights are drawn from burn's process-wide stream, and drawn unlocked they would
+    // interleave with a seeded build on another thread (seen as a flaky byte-identity test).
     config
-        .init::<B>(device)
+        .init_seeded::<B>(0, device)
         .load_record(parent.clone().into_record())
 }
 
