@@ -10,7 +10,7 @@ use super::output::{print_json, print_out};
 use awsnet::atomic;
 use awsnet::backend::DeviceChoice;
 use awsnet::grid::backend::BackendKind;
-use awsnet::grid::exec::local::{run_plan, LocalOptions, Report};
+use awsnet::grid::exec::local::{run_plan, LocalOptions};
 use awsnet::grid::exec::lock::{alive, holder, RunLock};
 use awsnet::grid::exec::slurm::records::Records;
 use awsnet::grid::inputs::Inputs;
@@ -216,7 +216,6 @@ fn execute(plan: &Plan, store: &RunStore, exec: &ExecArgs, stop: &dyn Stop) -> a
     };
     let bar = awsnet::progress::for_stderr(&plan.job.name, "tasks");
     let report = run_plan(plan, store, &options, bar.as_ref(), stop)?;
-    write_compute(store, &report)?;
     if report.cancelled {
         anyhow::bail!(awsnet::Error::Stopped {
             saved: format!(
@@ -256,61 +255,6 @@ fn execute(plan: &Plan, store: &RunStore, exec: &ExecArgs, stop: &dyn Stop) -> a
         summary.display(),
         store.root.join("results").join("compute.json").display()
     ))
-}
-
-/// Wall time per stage of this invocation (`RUN/results/compute.json`): it varies between
-/// reruns, so it never goes into summary.json.
-fn write_compute(store: &RunStore, report: &Report) -> anyhow::Result<()> {
-    let stages: serde_json::Map<String, serde_json::Value> = report
-        .seconds
-        .iter()
-        .map(|(label, seconds)| {
-            (
-                label.clone(),
-                serde_json::json!({
-                    "tasks": seconds.len(),
-                    "wall_seconds_total": seconds.iter().sum::<f64>(),
-                    "wall_seconds": seconds,
-                }),
-            )
-        })
-        .collect();
-    // Per method, its own stages (the shared CASN stages are listed once, as `casn`): what
-    // comparing methods at equal cost needs (an auto-weighted epoch trains K children).
-    let mut methods: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
-    for (label, seconds) in &report.seconds {
-        let method = match label.split_once('/') {
-            Some((method, _)) => method.to_string(),
-            None if label.starts_with("casn") => "casn".into(),
-            None => label.clone(),
-        };
-        let entry = methods.entry(method).or_default();
-        entry.0 += seconds.len();
-        entry.1 += seconds.iter().sum::<f64>();
-    }
-    let methods: serde_json::Map<String, serde_json::Value> = methods
-        .into_iter()
-        .map(|(m, (tasks, wall))| {
-            (
-                m,
-                serde_json::json!({ "tasks": tasks, "wall_seconds_total": wall }),
-            )
-        })
-        .collect();
-    let results = store.root.join("results");
-    std::fs::create_dir_all(&results).map_err(|e| awsnet::Error::Write {
-        path: results.clone(),
-        io: e,
-    })?;
-    let document = serde_json::json!({
-        "note": "wall seconds of the tasks this invocation ran (tasks already done are not counted)",
-        "methods": methods,
-        "stages": stages,
-    });
-    let mut bytes = serde_json::to_vec_pretty(&document).context("encoding compute.json")?;
-    bytes.push(b'\n');
-    atomic::write_bytes(&results.join("compute.json"), &bytes)?;
-    Ok(())
 }
 
 /// The first 12 hex digits of an id, as people quote them.

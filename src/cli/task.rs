@@ -7,6 +7,7 @@ use clap::Args;
 
 use awsnet::backend::{check_cuda, DeviceChoice};
 use awsnet::engine::BurnEngine;
+use awsnet::grid::compute;
 use awsnet::grid::held::run_worker;
 use awsnet::grid::task::run_task;
 use awsnet::stop::OnSignals;
@@ -56,6 +57,24 @@ impl TaskArgs {
 }
 
 pub fn run(args: &TaskArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    run_on_device(args)?;
+    // The task's cost, for results/compute.json; never part of its outputs.
+    compute::record(
+        &args.run,
+        &compute::TaskCost {
+            stage: args.stage.clone(),
+            index: args.index,
+            held: args.held,
+            wall_seconds: started.elapsed().as_secs_f64(),
+            cpu_seconds: compute::cpu_seconds(),
+            device: args.device.to_string(),
+        },
+    )?;
+    Ok(())
+}
+
+fn run_on_device(args: &TaskArgs) -> anyhow::Result<()> {
     match args.device {
         DeviceChoice::Cpu => {
             let stop = OnSignals::install();

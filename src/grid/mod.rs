@@ -6,6 +6,7 @@
 //! public steps, so the same plan runs on one machine or as Slurm arrays.
 
 pub mod backend;
+pub mod compute;
 pub mod exec;
 pub mod held;
 pub mod inputs;

@@ -633,7 +633,13 @@ impl Task<'_> {
         let results = self.store.root.join("results");
         std::fs::create_dir_all(&results).map_err(|e| Error::write(&results, e))?;
         atomic::write_bytes(&results.join("tables.md"), tables.as_bytes())?;
-        write_json(&results.join("summary.json"), &summary)
+        write_json(&results.join("summary.json"), &summary)?;
+        // What each method cost, from what its tasks recorded: informative, so a failure to
+        // gather it is a warning, not a failed grid.
+        if let Err(e) = super::compute::write_summary(self.plan, &self.store.root) {
+            tracing::warn!("results/compute.json: {e}");
+        }
+        Ok(())
     }
 }
 

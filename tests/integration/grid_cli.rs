@@ -91,6 +91,12 @@ fn a_grid_runs_end_to_end_and_reruns_to_the_same_summary() {
     // Cost per method, beside accuracy: DAS trains K children per auto-weighted epoch.
     let compute = common::json(&fs::read_to_string(first.join("results/compute.json")).unwrap());
     let tasks = |m: &str| compute["methods"][m]["tasks"].as_u64().unwrap();
+    assert!(
+        compute["methods"]["pam_das"]["cpu_seconds_total"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     assert_eq!(
         (tasks("casn"), tasks("base")),
         (2, 4),

@@ -504,6 +504,15 @@ fn the_demo_grid_on_slurm_gives_the_local_summary() {
         status.stdout
     );
     assert!(!summary(&slurm).is_empty());
+    // What each method cost, recorded by the tasks themselves: no driver process timed them.
+    let compute = json(&fs::read_to_string(slurm.join("results/compute.json")).unwrap());
+    assert_eq!(compute["methods"]["base"]["tasks"], 4, "{compute}");
+    assert!(
+        compute["methods"]["ensemble"]["wall_seconds_total"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
 }
 
 /// A cancelled DAS child: the update goes on without it and records it. A failing array:
@@ -919,5 +928,10 @@ fn held_workers_give_the_same_bytes_and_survive_a_lost_worker() {
         );
         assert_eq!(summary(&clean), summary(&run), "{name}");
         assert!(run.join("logs/pam_das_held-3.log").exists());
+        let compute = json(&fs::read_to_string(run.join("results/compute.json")).unwrap());
+        assert!(
+            compute["stages"]["pam_das/held"]["tasks"].as_u64().unwrap() >= 3,
+            "the workers that finished recorded their cost: {compute}"
+        );
     }
 }
