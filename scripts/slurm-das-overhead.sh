@@ -3,6 +3,8 @@
 #
 #   scripts/slurm-das-overhead.sh [WORKDIR]      (needs a Slurm that answers, e.g. the dev
 #                                                 cluster of scripts/slurm-dev-cluster.sh)
+#   SCALE=paper scripts/slurm-das-overhead.sh    the paper's network (base 32, 128×128 input,
+#                                                 batch 16), 3 auto-weighted epochs
 #
 # One method with K = 1 (two children per epoch, one per net, which a 2-core node runs side by
 # side), 6 auto-weighted epochs at the demo's scale on 8 phantom cases. Per auto-weighted epoch
@@ -18,17 +20,21 @@ cargo build --release
 awsnet=$PWD/target/release/awsnet
 [ -d "$work/data" ] || "$awsnet" phantom --out "$work/data" --cases 8 --seed 1 >/dev/null
 
+if [ "${SCALE:-demo}" = paper ]; then
+    scale='"base_filters": 32, "crop": [160, 160], "margin": 10, "input": [128, 128], "batch_size": 16, "epochs": 5'
+else
+    scale='"base_filters": 8, "crop": [128, 128], "margin": 8, "input": [64, 64], "batch_size": 8, "epochs": 8'
+fi
 cat >"$work/job.json" <<EOF
 {
   "name": "das-overhead",
   "seed": 1,
   "data": { "root": "data", "test_cases": 2, "validation_cases": 2 },
-  "scale": { "base_filters": 8, "crop": [128, 128], "margin": 8, "input": [64, 64],
-             "batch_size": 8, "epochs": 8, "learning_rate": 0.002 },
+  "scale": { $scale, "learning_rate": 0.002 },
   "networks": { "casn_coarse": { "epochs": 1 }, "casn_fine": { "epochs": 1 } },
   "weighting": { "epochs_fixed": 2, "samples": 1 },
   "methods": [ { "name": "pam_das", "weighting": "das" } ],
-  "backend": { "kind": "slurm", "cpus": 1, "mem": "2G",
+  "backend": { "kind": "slurm", "cpus": 1, "mem": "4G",
                "reducer": { "cpus": 1, "mem": "1G" } }
 }
 EOF

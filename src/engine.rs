@@ -2,7 +2,7 @@
 //! one of burn's backends. The grid plans and records; this is where its tasks touch tensors.
 
 use std::cell::RefCell;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -15,9 +15,10 @@ use crate::data::nifti_write::write_labels;
 use crate::error::{Error, Result};
 use crate::grid::task::{ChildResult, Engine};
 use crate::infer::pipeline::{load_deployed, predict_case, Deployed};
+use crate::model::unet::UNet;
 use crate::progress::Silent;
 use crate::stop::Stop;
-use crate::train::checkpoint::{load_checkpoint, save_checkpoint, TrainState};
+use crate::train::checkpoint::{load_checkpoint, save_checkpoint, AdamOf, TrainState};
 use crate::train::config::TrainConfig;
 use crate::train::run::train_run;
 use crate::train::run_dir::{RunDir, Which};
@@ -32,6 +33,16 @@ pub struct BurnEngine<'a, B: AutodiffBackend> {
     /// The samples of the last few configs a DAS child was trained with: a held worker trains
     /// the same config every epoch, and reads and preprocesses its cases once.
     samples: RefCell<Vec<(TrainConfig, Rc<SampleSets>)>>,
+    /// The last child this engine trained, as saved: when it becomes the next epoch's parent
+    /// (a held worker's own child was chosen), training goes on from memory instead of reading
+    /// the checkpoint back. Its values are the checkpoint's, so the bytes do not change.
+    last_child: RefCell<Option<LastChild<B>>>,
+}
+
+struct LastChild<B: AutodiffBackend> {
+    checkpoint: PathBuf,
+    model: UNet<B>,
+    optimizer: AdamOf<B>,
 }
 
 type SampleSets = (Vec<Sample>, Vec<Sample>);
@@ -45,6 +56,7 @@ impl<'a, B: AutodiffBackend> BurnEngine<'a, B> {
             device,
             stop,
             samples: RefCell::new(Vec::new()),
+            last_child: RefCell::new(None),
         }
     }
 
@@ -77,10 +89,21 @@ impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
         let sets = self.samples_of(config)?;
         let session =
             Session::<B>::with_samples(config, &self.device, sets.0.clone(), sets.1.clone());
-        let checkpoint = load_checkpoint::<B>(parent, &self.device)?;
+        let kept = self
+            .last_child
+            .borrow_mut()
+            .take()
+            .filter(|last| last.checkpoint == parent);
+        let (model, optimizer) = match kept {
+            Some(last) => (last.model, last.optimizer),
+            None => {
+                let checkpoint = load_checkpoint::<B>(parent, &self.device)?;
+                (checkpoint.model, checkpoint.optimizer)
+            }
+        };
         let trainee = Trainee {
-            model: checkpoint.model,
-            optimizer: checkpoint.optimizer,
+            model,
+            optimizer,
             state: state.clone(),
         };
         let started = Instant::now();
@@ -105,6 +128,11 @@ impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
             &child.optimizer,
             &child_state,
         )?;
+        *self.last_child.borrow_mut() = Some(LastChild {
+            checkpoint: out.to_path_buf(),
+            model: child.model,
+            optimizer: child.optimizer,
+        });
         Ok(Some(ChildResult {
             index: candidate.index,
             loss: child.loss,
