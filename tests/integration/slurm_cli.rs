@@ -873,13 +873,14 @@ fn held_workers_give_the_same_bytes_and_survive_a_lost_worker() {
         return;
     }
     let (tmp, job) = setup();
-    let longer = ["--set", "scale.epochs=30"];
+    let longer = ["--set", "scale.epochs=60"];
     let held = [
         "--set",
         "backend.das_mode=held",
         "--set",
         "backend.held_stale_seconds=3",
     ];
+    let mut requeued = String::new();
     for (name, extra) in [("short", &[][..]), ("long", &longer[..])] {
         let clean = tmp.path().join(format!("{name}-clean"));
         let mut args = vec!["run", s(&job), "--run", s(&clean), "--backend", "local"];
@@ -905,6 +906,27 @@ fn held_workers_give_the_same_bytes_and_survive_a_lost_worker() {
             std::thread::sleep(Duration::from_millis(300));
             // SAFETY: SIGKILL to a worker this test's run started.
             unsafe { libc::kill(pids[0], libc::SIGKILL) };
+            // And worker 1 requeued by the scheduler: it stops, waits in the queue, and
+            // rejoins the search at the epoch it has reached (or finds it done).
+            let workers = records(&run)["submissions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["held"] == true)
+                .unwrap()["job"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            requeued = format!("{workers}_1");
+            let requeue = Command::new("scontrol")
+                .args(["requeue", &requeued])
+                .output()
+                .unwrap();
+            assert!(
+                requeue.status.success(),
+                "{}",
+                String::from_utf8_lossy(&requeue.stderr)
+            );
             let plan = json(&fs::read_to_string(run.join("plan.json")).unwrap());
             let last = plan["stages"]
                 .as_array()
@@ -928,6 +950,17 @@ fn held_workers_give_the_same_bytes_and_survive_a_lost_worker() {
         );
         assert_eq!(summary(&clean), summary(&run), "{name}");
         assert!(run.join("logs/pam_das_held-3.log").exists());
+        if name == "long" {
+            let job = Command::new("scontrol")
+                .args(["show", "job", &requeued])
+                .output()
+                .unwrap();
+            let job = String::from_utf8_lossy(&job.stdout);
+            assert!(
+                job.contains("JobState=COMPLETED") && job.contains("Restarts=1"),
+                "the requeued worker came back and finished: {job}"
+            );
+        }
         let compute = json(&fs::read_to_string(run.join("results/compute.json")).unwrap());
         assert!(
             compute["stages"]["pam_das/held"]["tasks"].as_u64().unwrap() >= 3,
