@@ -264,6 +264,8 @@ impl Board {
         let outcome = match result {
             Ok(()) => Ok(()),
             Err(e) if matches!(unwrap_in_task(&e), Error::Stopped { .. }) => Err(e),
+            // Another worker took the task for lost and finished it meanwhile: it is done.
+            Err(_) if store.state(&stage.id, index)? == TaskState::Done => Ok(()),
             Err(e) => {
                 let path = self.dir.join("failed").join(Self::name(&stage.id, index));
                 atomic::write_bytes(&path, format!("{e}\n").as_bytes())?;
@@ -324,7 +326,7 @@ impl Heartbeat {
         let every = (stale / 8).max(Duration::from_millis(100));
         // The first beat before any claim, so no claim is ever held without one.
         let start = format!("{}:0", std::process::id());
-        atomic::write_bytes(&path, start.as_bytes())?;
+        std::fs::write(&path, start.as_bytes()).map_err(|e| Error::write(&path, e))?;
         let done = Arc::new(AtomicBool::new(false));
         let flag = done.clone();
         let thread = std::thread::spawn(move || {
@@ -332,8 +334,11 @@ impl Heartbeat {
             while !flag.load(Ordering::Relaxed) {
                 std::thread::sleep(every);
                 n += 1;
+                // No fsync: a beat needs no durability, and an fsync stalled by a busy disk
+                // would make a live worker look lost. A reader that catches the file half
+                // written sees it change, which is all a beat has to say.
                 let beat = format!("{}:{n}", std::process::id());
-                if let Err(e) = atomic::write_bytes(&path, beat.as_bytes()) {
+                if let Err(e) = std::fs::write(&path, beat.as_bytes()) {
                     tracing::warn!("heartbeat: {e}");
                 }
             }
