@@ -14,6 +14,7 @@ use awsnet::grid::exec::slurm::records::Records;
 use awsnet::grid::exec::slurm::scheduler::{
     parse_max_array_size, QueueRow, Scheduler, SlurmCli, SlurmState,
 };
+use awsnet::grid::exec::slurm::script::job_name;
 use awsnet::grid::exec::slurm::{dry_run, log_of, submit, task_states};
 use awsnet::grid::plan::Plan;
 use awsnet::grid::status::StageStatus;
@@ -200,12 +201,12 @@ fn render(
         .max()
         .unwrap_or(5)
         .max(5);
+    let name = job_name(plan);
     let _ = writeln!(
         t,
-        "run {} in {} (Slurm jobs named awsnet-{})",
-        &plan.run[..12.min(plan.run.len())],
-        run.display(),
-        &plan.run[..12.min(plan.run.len())]
+        "run {} in {} (Slurm jobs named {name})",
+        &name["awsnet-".len()..],
+        run.display()
     );
     let _ = writeln!(
         t,

@@ -243,10 +243,16 @@ pub fn expression(after: &[Dependency], id_of: &dyn Fn(usize, usize) -> String) 
 
 /// The Slurm id of task `index` in a job queued as `job_id`.
 pub fn element_id(job_id: &str, job: &Job, index: usize) -> String {
-    if job.reducer {
+    element_of(job_id, job.reducer, job.offset, index)
+}
+
+/// The Slurm id of task `index` in job `job_id`: the job itself for a reducer (not an array),
+/// else its array element `index - offset`.
+pub fn element_of(job_id: &str, reducer: bool, offset: usize, index: usize) -> String {
+    if reducer {
         job_id.to_string()
     } else {
-        format!("{job_id}_{}", index - job.offset)
+        format!("{job_id}_{}", index - offset)
     }
 }
 

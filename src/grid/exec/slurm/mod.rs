@@ -76,9 +76,7 @@ pub fn submit(
     let mut ids: Vec<String> = Vec::with_capacity(jobs.len());
     for job in &jobs {
         let stage = &plan.stages[job.stage];
-        let label = script::job_label(plan, job);
-        let path = script_path(&run_dir, &label, job.offset);
-        atomic::write_bytes(&path, render(&templates, &context, job)?.as_bytes())?;
+        let (label, path) = write_script(&templates, &context, job)?;
         let dependency = expression(&job.after, &|j, i| element(&ids[j], &jobs[j], i));
         let id = scheduler.submit(&path, dependency.as_deref())?;
         records.submissions.push(Submission {
@@ -134,9 +132,7 @@ pub fn dry_run(
         done.len()
     );
     for (n, job) in jobs.iter().enumerate() {
-        let label = script::job_label(plan, job);
-        let path = script_path(&run_dir, &label, job.offset);
-        atomic::write_bytes(&path, render(&templates, &context, job)?.as_bytes())?;
+        let (label, path) = write_script(&templates, &context, job)?;
         let dependency = expression(&job.after, &|j, i| {
             element(&format!("${{j{j}}}"), &jobs[j], i)
         })
@@ -213,6 +209,18 @@ fn done_tasks(plan: &Plan, store: &RunStore) -> Result<BTreeSet<TaskKey>> {
         }
     }
     Ok(done)
+}
+
+/// Render `job`'s script into `RUN/sbatch/`: its label and path.
+fn write_script(
+    templates: &Templates,
+    context: &Context<'_>,
+    job: &Job,
+) -> Result<(String, PathBuf)> {
+    let label = script::job_label(context.plan, job);
+    let path = script_path(context.run_dir, &label, job.offset);
+    atomic::write_bytes(&path, render(templates, context, job)?.as_bytes())?;
+    Ok((label, path))
 }
 
 fn element(job_id: &str, job: &Job, index: usize) -> String {

@@ -40,11 +40,7 @@ pub struct Submission {
 impl Submission {
     /// The Slurm id of task `index` (`123_4`, or `125` for a reducer).
     pub fn element(&self, index: usize) -> String {
-        if self.reducer {
-            self.job.clone()
-        } else {
-            format!("{}_{}", self.job, index - self.offset)
-        }
+        super::batch::element_of(&self.job, self.reducer, self.offset, index)
     }
 }
 
