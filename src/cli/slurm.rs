@@ -16,9 +16,10 @@ use awsnet::grid::exec::slurm::scheduler::{
 };
 use awsnet::grid::exec::slurm::script::job_name;
 use awsnet::grid::exec::slurm::{dry_run, log_of, submit, task_states};
+use awsnet::grid::held::search_done;
 use awsnet::grid::plan::Plan;
 use awsnet::grid::status::StageStatus;
-use awsnet::grid::store::RunStore;
+use awsnet::grid::store::{RunStore, TaskState};
 
 /// The awsnet binary the jobs run.
 fn awsnet_binary(settings: &SlurmSettings) -> anyhow::Result<PathBuf> {
@@ -143,10 +144,16 @@ pub fn status(
     let latest = records.latest();
     let mut pending: Vec<Pending> = Vec::new();
     for ((stage, index), (id, row)) in &states {
-        if store.state(stage, *index)? == awsnet::grid::store::TaskState::Done {
+        let submission = latest[&(stage.clone(), *index)];
+        // A held worker's job is done when its search is, not when its first child is.
+        let finished = if submission.held {
+            search_done(plan, store, stage)?
+        } else {
+            store.state(stage, *index)? == TaskState::Done
+        };
+        if finished {
             continue;
         }
-        let submission = latest[&(stage.clone(), *index)];
         let (state, reason, group) = match row {
             Some(QueueRow { state, reason, .. }) => {
                 let group = match state {

@@ -9,7 +9,7 @@ use awsnet::backend::{check_cuda, DeviceChoice};
 use awsnet::engine::BurnEngine;
 use awsnet::grid::compute;
 use awsnet::grid::held::run_worker;
-use awsnet::grid::task::run_task;
+use awsnet::grid::task::{run_task, Outcome};
 use awsnet::stop::OnSignals;
 
 #[derive(Args)]
@@ -40,7 +40,7 @@ impl TaskArgs {
         &self,
         engine: &dyn awsnet::grid::task::Engine,
         stop: &OnSignals,
-    ) -> awsnet::Result<()> {
+    ) -> awsnet::Result<Outcome> {
         if self.held {
             run_worker(
                 &self.run,
@@ -49,7 +49,8 @@ impl TaskArgs {
                 engine,
                 stop,
                 std::time::Duration::from_secs(self.stale_seconds),
-            )
+            )?;
+            Ok(Outcome::Ran)
         } else {
             run_task(&self.run, &self.stage, self.index, engine)
         }
@@ -58,7 +59,15 @@ impl TaskArgs {
 
 pub fn run(args: &TaskArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    run_on_device(args)?;
+    if run_on_device(args)? == Outcome::AlreadyDone {
+        // Its cost was recorded by the run that did it.
+        tracing::info!(
+            "stage {} task {}: already done (its manifest verifies); nothing to do",
+            args.stage,
+            args.index
+        );
+        return Ok(());
+    }
     // The task's cost, for results/compute.json; never part of its outputs.
     compute::record(
         &args.run,
@@ -74,33 +83,31 @@ pub fn run(args: &TaskArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_on_device(args: &TaskArgs) -> anyhow::Result<()> {
+fn run_on_device(args: &TaskArgs) -> anyhow::Result<Outcome> {
     match args.device {
         DeviceChoice::Cpu => {
             let stop = OnSignals::install();
             let engine = BurnEngine::<Autodiff<Flex>>::new(Default::default(), &stop);
-            args.run_on(&engine, &stop)?;
+            Ok(args.run_on(&engine, &stop)?)
         }
         DeviceChoice::Cuda(index) => {
             check_cuda(index)?;
-            run_cuda(args, index)?;
+            run_cuda(args, index)
         }
     }
-    Ok(())
 }
 
 #[cfg(feature = "cuda")]
-fn run_cuda(args: &TaskArgs, index: usize) -> anyhow::Result<()> {
+fn run_cuda(args: &TaskArgs, index: usize) -> anyhow::Result<Outcome> {
     use burn::backend::cuda::CudaDevice;
     use burn::backend::Cuda;
     let stop = awsnet::stop::OnSignals::install();
     let engine = BurnEngine::<Autodiff<Cuda>>::new(CudaDevice::new(index), &stop);
-    args.run_on(&engine, &stop)?;
-    Ok(())
+    Ok(args.run_on(&engine, &stop)?)
 }
 
 #[cfg(not(feature = "cuda"))]
-fn run_cuda(_: &TaskArgs, _: usize) -> anyhow::Result<()> {
+fn run_cuda(_: &TaskArgs, _: usize) -> anyhow::Result<Outcome> {
     // check_cuda() has already refused: this build has no CUDA backend.
     Err(awsnet::Error::Internal("CUDA backend not built".into()).into())
 }

@@ -76,6 +76,15 @@ pub fn chain<'a>(plan: &'a Plan, first: &str) -> Result<Vec<(&'a Stage, &'a Stag
         .collect())
 }
 
+/// Whether the search beginning with sample stage `first` is over: its last update is done
+/// (a held worker's job is finished then, whatever became of its own children).
+pub fn search_done(plan: &Plan, store: &RunStore, first: &str) -> Result<bool> {
+    match chain(plan, first)?.last() {
+        Some((_, update)) => Ok(store.state(&update.id, 0)? == TaskState::Done),
+        None => Ok(false),
+    }
+}
+
 /// Run held worker `worker` of the search beginning with sample stage `first` until the
 /// search's last update is done.
 pub fn run_worker(
@@ -125,7 +134,7 @@ pub fn run_worker(
                     continue;
                 }
                 open += 1;
-                if board.claim(&sample.id, k, &mut watch)? {
+                if board.take(&store, &mut done, &sample.id, k, &mut watch)? {
                     board.run(&plan, &store, sample, k, engine, false)?;
                     ran = true;
                     break;
@@ -134,7 +143,7 @@ pub fn run_worker(
             if ran {
                 continue;
             }
-            if open == 0 && board.claim(&update.id, 0, &mut watch)? {
+            if open == 0 && board.take(&store, &mut done, &update.id, 0, &mut watch)? {
                 board.run(&plan, &store, update, 0, engine, true)?;
                 continue;
             }
@@ -249,6 +258,34 @@ impl Board {
         Ok(taken)
     }
 
+    /// Claim task (stage, index) to run it: true when it is claimed and still to do.
+    ///
+    /// A worker releases its claim only after the task's manifest is written, so a task not
+    /// done when this worker looked may have finished, and its claim gone, by the time this
+    /// worker claims it: looking again under the claim is what keeps a finished task from
+    /// running twice (a second run would start by clearing the outputs others now read).
+    fn take(
+        &self,
+        store: &RunStore,
+        done: &mut Done,
+        stage: &str,
+        index: usize,
+        watch: &mut Watch,
+    ) -> Result<bool> {
+        if !self.claim(stage, index, watch)? {
+            return Ok(false);
+        }
+        if done.check(store, stage, index)? {
+            self.release(stage, index);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn release(&self, stage: &str, index: usize) {
+        let _ = std::fs::remove_file(self.claim_path(stage, index));
+    }
+
     /// Run a claimed task; a failure is recorded for the others (and, for an update, ends the
     /// search), a stop request is passed on.
     fn run(
@@ -277,7 +314,7 @@ impl Board {
                 }
             }
         };
-        let _ = std::fs::remove_file(self.claim_path(&stage.id, index));
+        self.release(&stage.id, index);
         outcome
     }
 }
@@ -415,5 +452,27 @@ mod tests {
         }
         assert!(taken, "a dead worker's claim is taken over");
         assert_eq!(holder(&b.claim_path("s1", 0)), Some(1));
+    }
+
+    #[test]
+    fn a_task_that_finished_after_the_look_is_not_run_again() {
+        // Worker 1 saw child 0 of stage s1 unfinished; before its claim, worker 0 finished the
+        // child and released its claim. The claim succeeds, the look under it sees the manifest.
+        let tmp = tempfile::tempdir().unwrap();
+        let store = RunStore::new(tmp.path());
+        let board =
+            Board::open(tmp.path(), "abcdef0123456789", 1, Duration::from_secs(60)).unwrap();
+        let _beat = Heartbeat::start(board.alive(1), Duration::from_secs(60)).unwrap();
+        let mut done = Done::default();
+        let mut watch = Watch::default();
+        let dir = store.task_dir("s1", 0);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("result.json"), b"{}").unwrap();
+        assert!(!done.check(&store, "s1", 0).unwrap());
+        store.finish("s1", 0, &["result.json"]).unwrap();
+        assert!(!board.take(&store, &mut done, "s1", 0, &mut watch).unwrap());
+        assert!(!board.claim_path("s1", 0).exists(), "the claim is released");
+        // An unfinished task is taken.
+        assert!(board.take(&store, &mut done, "s1", 1, &mut watch).unwrap());
     }
 }

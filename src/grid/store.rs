@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::plan::{Plan, Stage, Work};
 use crate::atomic;
 use crate::error::{Error, Result};
 
@@ -72,6 +73,24 @@ impl RunStore {
             .map_err(|e| Error::Internal(format!("encoding a manifest: {e}")))?;
         atomic::write_bytes(&self.manifest_path(stage, index), &bytes)?;
         Ok(manifest)
+    }
+
+    /// For each task of `stage`, whether it needs no run: it is done, or it is a DAS child of
+    /// an epoch whose update is done (the update went ahead without it and recorded it
+    /// missing; training it now would change nothing downstream).
+    pub fn settled(&self, plan: &Plan, stage: &Stage) -> Result<Vec<bool>> {
+        let update_done = match stage.work {
+            Work::Sample { .. } => match plan.stages.iter().find(|s| {
+                matches!(s.work, Work::Update { .. }) && s.parents.first() == Some(&stage.id)
+            }) {
+                Some(update) => self.state(&update.id, 0)? == TaskState::Done,
+                None => false,
+            },
+            _ => false,
+        };
+        (0..stage.tasks)
+            .map(|index| Ok(update_done || self.state(&stage.id, index)? == TaskState::Done))
+            .collect()
     }
 
     /// Whether the task's manifest exists and every output it names verifies.

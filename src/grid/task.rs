@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::plan::{Plan, Stage, Work, ASAN_NETS};
 use super::spec::{target_name, Deploy};
-use super::store::RunStore;
+use super::store::{RunStore, TaskState};
 use crate::atomic;
 use crate::das::weighting::{Candidate, Score, WeightingLine, WeightingState};
 use crate::data::cases::discover;
@@ -123,11 +123,29 @@ impl Parent {
     }
 }
 
-/// Run task `index` of stage `stage_id` of the plan in `run`.
-pub fn run_task(run: &Path, stage_id: &str, index: usize, engine: &dyn Engine) -> Result<()> {
+/// What `run_task` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ran,
+    /// The task's manifest verified: nothing ran and nothing was touched.
+    AlreadyDone,
+}
+
+/// Run task `index` of stage `stage_id` of the plan in `run`, unless it is done.
+///
+/// A done task is left alone rather than run again: a scheduler may start a task twice (a
+/// requeue racing its end, a resume of a task that finished meanwhile), and a second run
+/// would begin by clearing outputs that its dependents may be reading.
+pub fn run_task(run: &Path, stage_id: &str, index: usize, engine: &dyn Engine) -> Result<Outcome> {
     let store = RunStore::new(run);
     let plan = read_plan(&store)?;
-    run_planned(&plan, &store, stage_id, index, engine)
+    if plan.stage(stage_id).is_some_and(|s| index < s.tasks)
+        && store.state(stage_id, index)? == TaskState::Done
+    {
+        return Ok(Outcome::AlreadyDone);
+    }
+    run_planned(&plan, &store, stage_id, index, engine)?;
+    Ok(Outcome::Ran)
 }
 
 /// Run task `index` of stage `stage_id` of `plan`, whose run directory is `store`.
@@ -337,7 +355,7 @@ impl Task<'_> {
             let mut results = Vec::new();
             for child in 0..k {
                 let task = which * k + child;
-                if self.store.state(&sampled.id, task)? != super::store::TaskState::Done {
+                if self.store.state(&sampled.id, task)? != TaskState::Done {
                     continue;
                 }
                 let path = self.store.task_dir(&sampled.id, task).join("result.json");

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::grid::plan::{Plan, Work};
-use crate::grid::store::{RunStore, TaskState};
+use crate::grid::store::RunStore;
 use crate::progress::Progress;
 use crate::stop::Stop;
 
@@ -103,8 +103,8 @@ fn drive<'a>(
     let mut blocked_stages: BTreeSet<&str> = BTreeSet::new();
     for stage in &plan.stages {
         let mut todo = VecDeque::new();
-        for index in 0..stage.tasks {
-            if store.state(&stage.id, index)? == TaskState::Done {
+        for (index, settled) in store.settled(plan, stage)?.into_iter().enumerate() {
+            if settled {
                 report.already_done += 1;
             } else {
                 todo.push_back(index);

@@ -20,7 +20,7 @@ use crate::atomic;
 use crate::error::{Error, Result};
 use crate::grid::backend::{DasMode, SlurmSettings};
 use crate::grid::plan::Plan;
-use crate::grid::store::{RunStore, TaskState};
+use crate::grid::store::RunStore;
 use batch::{expression, jobs, Job, TaskKey};
 use records::{Records, Submission};
 use scheduler::{QueueRow, Scheduler};
@@ -195,15 +195,16 @@ pub fn log_of(run_dir: &Path, submission: &Submission, index: usize) -> PathBuf 
     script::log_path(run_dir, &submission.label, submission.offset, index)
 }
 
-/// Tasks whose manifest verifies.
+/// Tasks that need no run: their manifest verifies (or they are DAS children whose epoch's
+/// update went ahead without them).
 fn done_tasks(plan: &Plan, store: &RunStore) -> Result<BTreeSet<TaskKey>> {
     let mut done = BTreeSet::new();
     for stage in &plan.stages {
         if !store.root.join("stages").join(&stage.id).is_dir() {
             continue;
         }
-        for index in 0..stage.tasks {
-            if store.state(&stage.id, index)? == TaskState::Done {
+        for (index, settled) in store.settled(plan, stage)?.into_iter().enumerate() {
+            if settled {
                 done.insert((stage.id.clone(), index));
             }
         }
