@@ -22,8 +22,19 @@ use cli::output::{print_json, print_out};
     about = "AWSnet myocardial pathology segmentation: data, training, evaluation and experiment grids"
 )]
 struct Cli {
+    /// Log lines (on stderr) as text, or as one JSON object per line for log collectors.
+    /// Which lines: the AWSNET_LOG filter, e.g. `info`, `awsnet::grid=debug` (default `warn`).
+    /// Grid tasks inherit both.
+    #[arg(long, global = true, value_enum, env = "AWSNET_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -62,6 +73,8 @@ enum Command {
     Status(cli::run::StatusArgs),
     /// Stop the process running a grid; its tasks save at their next safe point
     Cancel(cli::run::CancelArgs),
+    /// A finished grid's tables and figures: RUN/results/report.md (the grid writes it too)
+    Report(cli::report::ReportArgs),
     /// One task of a planned grid (what executors run)
     Task(cli::task::TaskArgs),
 }
@@ -117,7 +130,7 @@ impl PhantomArgs {
 fn main() -> ExitCode {
     awsnet::memory::keep_freed_memory();
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -143,14 +156,24 @@ fn exit_code(err: &anyhow::Error) -> u8 {
 #[error("{0}")]
 struct UserError(String);
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AWSNET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    // The tasks an executor starts (local processes, Slurm jobs exporting the environment)
+    // log the same way.
+    let name = match format {
+        LogFormat::Text => "text",
+        LogFormat::Json => "json",
+    };
+    std::env::set_var("AWSNET_LOG_FORMAT", name);
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -170,6 +193,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => cli::run::run(&args),
         Command::Resume(args) => cli::run::resume(&args),
         Command::Status(args) => cli::run::status(&args),
+        Command::Report(args) => cli::report::run(&args),
         Command::Cancel(args) => cli::run::cancel(&args),
         Command::Task(args) => cli::task::run(&args),
     }

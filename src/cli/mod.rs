@@ -4,6 +4,7 @@
 pub mod eval;
 pub mod output;
 pub mod predict;
+pub mod report;
 pub mod run;
 pub mod slurm;
 pub mod stats;

@@ -13,6 +13,7 @@ use awsnet::grid::backend::BackendKind;
 use awsnet::grid::exec::local::{run_plan, LocalOptions};
 use awsnet::grid::exec::lock::{alive, holder, RunLock};
 use awsnet::grid::exec::slurm::records::Records;
+use awsnet::grid::history::retire;
 use awsnet::grid::inputs::Inputs;
 use awsnet::grid::plan::{plan, Plan};
 use awsnet::grid::spec::{Backend, JobSpec};
@@ -41,6 +42,12 @@ pub struct RunArgs {
     /// With --dry-run: the whole plan as JSON
     #[arg(long)]
     json: bool,
+    /// Nightly retraining: when the run directory holds this job's run over other data (or
+    /// other settings), re-plan it in place: stages the change does not touch are reused,
+    /// only the rest runs, the previous results move to RUN/history/ and tonight's report
+    /// compares with them. Nothing changed: nothing runs
+    #[arg(long)]
+    if_changed: bool,
     #[command(flatten)]
     exec: ExecArgs,
 }
@@ -125,6 +132,31 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     })?;
     let _lock = RunLock::acquire(&run_dir)?;
     match read_plan(&store) {
+        Ok(existing)
+            if existing.run != plan.run
+                && args.if_changed
+                && existing.job.name == plan.job.name =>
+        {
+            if super::slurm::active_jobs(&store.root)? > 0 {
+                anyhow::bail!(awsnet::Error::InvalidArgument {
+                    field: "--if-changed".into(),
+                    problem: format!(
+                        "the previous run in {} still has Slurm jobs queued or running; let \
+                         them finish or `awsnet cancel` it first",
+                        run_dir.display()
+                    ),
+                });
+            }
+            let kept = retire(&store, &existing)?;
+            write_plan(&store, &plan)?;
+            print_out(&format!(
+                "the data or the job changed since run {}: re-planned as {}; unchanged stages \
+                 are reused; the previous results are in {}\n",
+                short(&existing.run),
+                short(&plan.run),
+                kept.display()
+            ))?;
+        }
         Ok(existing) if existing.run != plan.run => anyhow::bail!(awsnet::Error::InvalidArgument {
             field: "--run".into(),
             problem: format!(
@@ -135,14 +167,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             ),
         }),
         Ok(_) => {}
-        Err(_) if !store.plan_file().exists() => {
-            let mut bytes = serde_json::to_vec_pretty(&plan).context("encoding the plan")?;
-            bytes.push(b'\n');
-            atomic::write_bytes(&store.plan_file(), &bytes)?;
-        }
+        Err(_) if !store.plan_file().exists() => write_plan(&store, &plan)?,
         Err(e) => return Err(e.into()),
     }
     execute(&plan, &store, &args.exec, &stop)
+}
+
+fn write_plan(store: &RunStore, plan: &Plan) -> anyhow::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(plan).context("encoding the plan")?;
+    bytes.push(b'\n');
+    atomic::write_bytes(&store.plan_file(), &bytes)?;
+    Ok(())
 }
 
 pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
@@ -247,13 +282,22 @@ fn execute(plan: &Plan, store: &RunStore, exec: &ExecArgs, stop: &dyn Stop) -> a
         );
         anyhow::bail!(text);
     }
-    let summary = store.root.join("results").join("summary.json");
+    let results = store.root.join("results");
+    let report_md = results.join("report.md");
+    let report_line = if report_md.exists() {
+        format!("report: {}", report_md.display())
+    } else {
+        format!(
+            "report: none (see the stats task's log; `awsnet report {}` retries)",
+            store.root.display()
+        )
+    };
     print_out(&format!(
-        "{} tasks run, {} already done\nsummary: {}\ncompute: {}\n",
+        "{} tasks run, {} already done\nsummary: {}\ncompute: {}\n{report_line}\n",
         report.ran,
         report.already_done,
-        summary.display(),
-        store.root.join("results").join("compute.json").display()
+        results.join("summary.json").display(),
+        results.join("compute.json").display()
     ))
 }
 

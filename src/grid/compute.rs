@@ -59,11 +59,19 @@ pub fn cpu_seconds() -> f64 {
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
-#[derive(Debug, Default, Serialize)]
-struct Totals {
-    tasks: usize,
-    wall_seconds_total: f64,
-    cpu_seconds_total: f64,
+/// The summed cost of some tasks.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Totals {
+    pub tasks: usize,
+    pub wall_seconds_total: f64,
+    pub cpu_seconds_total: f64,
+}
+
+/// Recorded costs per method (the shared CASN stages as `casn`) and per stage label.
+#[derive(Debug, Default)]
+pub struct Costs {
+    pub methods: BTreeMap<String, Totals>,
+    pub stages: BTreeMap<String, Totals>,
 }
 
 impl Totals {
@@ -76,6 +84,24 @@ impl Totals {
 
 /// Gather the recorded costs of `plan`'s tasks into `RUN/results/compute.json`.
 pub fn write_summary(plan: &Plan, run: &Path) -> Result<PathBuf> {
+    let Costs { methods, stages } = gather(plan, run);
+    let document = serde_json::json!({
+        "note": "wall and CPU seconds of each task's latest successful run, as the tasks recorded them",
+        "methods": methods,
+        "stages": stages,
+    });
+    let mut bytes = serde_json::to_vec_pretty(&document)
+        .map_err(|e| Error::Internal(format!("encoding compute.json: {e}")))?;
+    bytes.push(b'\n');
+    let results = run.join("results");
+    std::fs::create_dir_all(&results).map_err(|e| Error::write(&results, e))?;
+    let out = results.join("compute.json");
+    atomic::write_bytes(&out, &bytes)?;
+    Ok(out)
+}
+
+/// The costs `plan`'s tasks recorded (a task that recorded none counts for nothing).
+pub fn gather(plan: &Plan, run: &Path) -> Costs {
     let mut stages: BTreeMap<String, Totals> = BTreeMap::new();
     let mut methods: BTreeMap<String, Totals> = BTreeMap::new();
     for stage in &plan.stages {
@@ -106,17 +132,5 @@ pub fn write_summary(plan: &Plan, run: &Path) -> Result<PathBuf> {
             }
         }
     }
-    let document = serde_json::json!({
-        "note": "wall and CPU seconds of each task's latest successful run, as the tasks recorded them",
-        "methods": methods,
-        "stages": stages,
-    });
-    let mut bytes = serde_json::to_vec_pretty(&document)
-        .map_err(|e| Error::Internal(format!("encoding compute.json: {e}")))?;
-    bytes.push(b'\n');
-    let results = run.join("results");
-    std::fs::create_dir_all(&results).map_err(|e| Error::write(&results, e))?;
-    let out = results.join("compute.json");
-    atomic::write_bytes(&out, &bytes)?;
-    Ok(out)
+    Costs { methods, stages }
 }

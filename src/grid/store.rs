@@ -75,9 +75,10 @@ impl RunStore {
         Ok(manifest)
     }
 
-    /// For each task of `stage`, whether it needs no run: it is done, or it is a DAS child of
-    /// an epoch whose update is done (the update went ahead without it and recorded it
-    /// missing; training it now would change nothing downstream).
+    /// For each task of `stage`, whether it needs no run: it is done, or it is a DAS child that
+    /// never finished of an epoch whose update is done (the update went ahead without it and
+    /// recorded it missing; training it now would change nothing downstream). A damaged child
+    /// still reruns: the update may have chosen it as the next parent.
     pub fn settled(&self, plan: &Plan, stage: &Stage) -> Result<Vec<bool>> {
         let update_done = match stage.work {
             Work::Sample { .. } => match plan.stages.iter().find(|s| {
@@ -89,7 +90,13 @@ impl RunStore {
             _ => false,
         };
         (0..stage.tasks)
-            .map(|index| Ok(update_done || self.state(&stage.id, index)? == TaskState::Done))
+            .map(|index| {
+                Ok(match self.state(&stage.id, index)? {
+                    TaskState::Done => true,
+                    TaskState::Missing => update_done,
+                    TaskState::Damaged(_) => false,
+                })
+            })
             .collect()
     }
 

@@ -657,6 +657,14 @@ impl Task<'_> {
         if let Err(e) = super::compute::write_summary(self.plan, &self.store.root) {
             tracing::warn!("results/compute.json: {e}");
         }
+        // The report renders what is written above; like the costs it is outside the task's
+        // outputs (it shows costs, which vary), and a report that fails to render must not
+        // cost the user the statistics: it warns, and `awsnet report RUN` retries.
+        let report = super::results::gather(&self.store.root)
+            .and_then(|data| crate::report::document::write_report(&data, &results));
+        if let Err(e) = report {
+            tracing::warn!("results/report.md: {e}");
+        }
         Ok(())
     }
 }

@@ -2,4 +2,7 @@
 //! compute metrics themselves.
 
 pub mod contact_sheet;
+pub mod data;
+pub mod document;
+pub mod figures;
 pub mod tables;

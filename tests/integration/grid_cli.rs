@@ -88,6 +88,8 @@ fn a_grid_runs_end_to_end_and_reruns_to_the_same_summary() {
     assert!(comparisons[0].get("p_t_holm").is_some());
     assert!(first.join("results/compute.json").exists());
     assert!(first.join("results/tables.md").exists());
+    out.assert_stdout_has(&["report: "]);
+    crate::report_cli::check_report(&first);
     // Cost per method, beside accuracy: DAS trains K children per auto-weighted epoch.
     let compute = common::json(&fs::read_to_string(first.join("results/compute.json")).unwrap());
     let tasks = |m: &str| compute["methods"][m]["tasks"].as_u64().unwrap();
@@ -278,8 +280,10 @@ fn the_update_proceeds_without_a_lost_sample_and_fails_clearly_without_any() {
     assert_eq!(run_grid(&job, &run, &[]).code, 0);
     let sample = stage_id(&run, "pam_das/sample[2]");
     let update = stage_id(&run, "pam_das/update[2]");
-    // Child 1 of member 0, net scar never arrived.
+    // Child 1 of member 0, net scar never arrived (and the update has yet to run: a done
+    // task is left alone).
     fs::remove_file(run.join(format!("stages/{sample}/1/done.json"))).unwrap();
+    fs::remove_file(run.join(format!("stages/{update}/0/done.json"))).unwrap();
     let task = awsnet(&["task", s(&run), "--stage", &update, "--index", "0"]);
     assert_eq!(task.code, 0, "{}", task.stderr);
     let parent = common::json(
@@ -289,6 +293,7 @@ fn the_update_proceeds_without_a_lost_sample_and_fails_clearly_without_any() {
     assert_eq!(parent["lines"][0]["samples"].as_array().unwrap().len(), 1);
 
     fs::remove_file(run.join(format!("stages/{sample}/0/done.json"))).unwrap();
+    fs::remove_file(run.join(format!("stages/{update}/0/done.json"))).unwrap();
     let none = awsnet(&["task", s(&run), "--stage", &update, "--index", "0"]);
     assert_eq!(none.code, 3, "{}", none.stderr);
     assert!(
@@ -486,4 +491,70 @@ fn bad_jobs_exit_2_naming_what_is_wrong() {
     for (args, fragments) in cases {
         awsnet(&args).assert_user_error(fragments);
     }
+}
+
+/// Nightly retraining (`--if-changed`): unchanged data runs nothing; a test case added to the
+/// data reruns prediction, evaluation and the statistics only (the training stages do not read
+/// the test cases), keeps the previous results, and the report compares with them.
+#[test]
+fn if_changed_reruns_only_what_a_new_case_reaches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let all = tmp.path().join("all");
+    common::phantoms(&all, 6, 7);
+    let move_case = |id: u32, to: &str| {
+        let dir = tmp.path().join(to);
+        fs::create_dir_all(&dir).unwrap();
+        for seq in ["C0", "DE", "T2", "gd"] {
+            let name = format!("myops_training_{id}_{seq}.nii.gz");
+            fs::rename(all.join(&name), dir.join(&name)).unwrap();
+        }
+    };
+    for id in 101..=103 {
+        move_case(id, "train");
+    }
+    for id in 104..=105 {
+        move_case(id, "test");
+    }
+    let job = tmp.path().join("nightly.json");
+    let text = JOB.replace(
+        r#""data": { "root": "data", "test_cases": 2, "validation_cases": 1 }"#,
+        r#""data": { "train": "train", "test": "test", "validation_cases": 1 }"#,
+    );
+    assert_ne!(text, JOB);
+    fs::write(&job, text).unwrap();
+    let run = tmp.path().join("run");
+    let first = run_grid(&job, &run, &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+
+    let same = run_grid(&job, &run, &["--if-changed"]);
+    assert_eq!(same.code, 0, "{}", same.stderr);
+    same.assert_stdout_has(&["0 tasks run"]);
+
+    move_case(106, "test");
+    // Without --if-changed a run over other data is another run: refused.
+    run_grid(&job, &run, &[]).assert_user_error(&["holds another grid's run"]);
+    let night = run_grid(&job, &run, &["--if-changed"]);
+    assert_eq!(night.code, 0, "{}", night.stderr);
+    night.assert_stdout_has(&["re-planned", "5 tasks run", "previous results are in"]);
+    let history: Vec<_> = fs::read_dir(run.join("history"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("results/summary.json").exists())
+        .collect();
+    assert_eq!(history.len(), 1, "the first run's results are kept");
+    let doc = common::json(&String::from_utf8(summary(&run)).unwrap());
+    assert_eq!(
+        doc["methods"]["base"]["eval"]["metric_per_case"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "tonight evaluates the new case too"
+    );
+    let report = fs::read_to_string(run.join("results/report.md")).unwrap();
+    assert!(
+        report.contains("## Tonight against the previous run")
+            && report.contains("| base | scar_dice | 2 |"),
+        "{report}"
+    );
 }

@@ -13,6 +13,7 @@ mod grid_cli;
 mod nifti_inputs;
 mod phantom_cli;
 mod predict_cli;
+mod report_cli;
 mod slurm_cli;
 mod stats_cli;
 mod train_cli;
