@@ -122,7 +122,7 @@ impl View {
         let side = ((x_hi - x_lo).max(y_hi - y_lo) + 1) * 2;
         let side = side.max(16).min(nx.min(ny));
         let centre = |lo: usize, hi: usize, n: usize| {
-            ((lo + hi + 1) / 2).saturating_sub(side / 2).min(n - side)
+            (lo + hi).div_ceil(2).saturating_sub(side / 2).min(n - side)
         };
         View {
             x0: centre(x_lo, x_hi, nx),
