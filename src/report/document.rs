@@ -559,3 +559,62 @@ Against run `{}`, on the test cases both          evaluated: mean of each, and t
     }
     md.push('\n');
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn method(
+        name: &str,
+        weighting: Option<&str>,
+        sequences: Option<&str>,
+        ensemble: bool,
+    ) -> MethodData {
+        MethodData {
+            name: name.into(),
+            variant: Variant {
+                pam: true,
+                deep_supervision: weighting.is_some(),
+                dcl: true,
+                weighting: weighting.map(str::to_string),
+                ensemble,
+                sequences: sequences.unwrap_or("LGE + T2").into(),
+                default_sequences: sequences.is_none(),
+            },
+            eval: serde_json::Value::Null,
+            members: Vec::new(),
+        }
+    }
+
+    fn names(group: &[&MethodData]) -> Vec<String> {
+        group.iter().map(|m| m.name.clone()).collect()
+    }
+
+    #[test]
+    fn methods_fall_into_the_paper_tables_they_belong_to() {
+        let methods = [
+            method("base", None, None, false),
+            method("pam_ds", Some("equal"), None, false),
+            method("pam_das", Some("das"), None, false),
+            method("ensemble", Some("das"), None, true),
+            method("norl", Some("norl"), None, false),
+            method("lge", Some("das"), Some("LGE"), false),
+        ];
+        let groups = table_groups(&methods);
+        let find = |name: &str| {
+            groups
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|(_, _, ms)| names(ms))
+        };
+        assert_eq!(
+            find("ablation").unwrap(),
+            ["base", "pam_ds", "pam_das", "ensemble"]
+        );
+        assert_eq!(find("sequences").unwrap(), ["pam_das", "lge"]);
+        assert_eq!(find("weighting").unwrap(), ["pam_ds", "pam_das", "norl"]);
+        // Only Table 1's kind of methods: no sequence or comparator table.
+        let groups = table_groups(&methods[..3]);
+        assert_eq!(groups.len(), 1);
+    }
+}
