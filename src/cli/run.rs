@@ -249,8 +249,8 @@ fn execute(plan: &Plan, store: &RunStore, exec: &ExecArgs, stop: &dyn Stop) -> a
         threads: (cores / workers).max(1),
         device: exec.device.to_string(),
     };
-    let bar = awsnet::progress::for_stderr(&plan.job.name, "tasks");
-    let report = run_plan(plan, store, &options, bar.as_ref(), stop)?;
+    let progress = awsnet::progress::parts_for_stderr(&plan.job.name);
+    let report = run_plan(plan, store, &options, progress.as_ref(), stop)?;
     if report.cancelled {
         anyhow::bail!(awsnet::Error::Stopped {
             saved: format!(

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::data::{MethodData, ReportData, Variant};
 use super::figures::boxplot::{Panel as BoxPanel, ScoreBoxes};
-use super::figures::lines::{Panel, Panels, Series, Style};
+use super::figures::lines::{Corner, Panel, Panels, Series, Style};
 use super::figures::{overlay, render, Rendered};
 use super::tables::{mean_std_table, p_value_table, render as render_table, target_title};
 use super::tables::{Format, MethodEval, PValue, Table};
@@ -334,6 +334,7 @@ fn training(data: &ReportData, files: &mut Files, md: &mut String) -> Result<()>
             title: "training loss".into(),
             x_label: "epoch".into(),
             y_label: "loss".into(),
+            legend: Corner::UpperRight,
             ..Panel::default()
         };
         let mut dice = Panel {

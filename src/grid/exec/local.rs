@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::grid::plan::{Plan, Work};
 use crate::grid::store::RunStore;
-use crate::progress::Progress;
+use crate::progress::{Part, PartsProgress};
 use crate::stop::Stop;
 
 /// How to run tasks.
@@ -69,7 +69,7 @@ pub fn run_plan(
     plan: &Plan,
     store: &RunStore,
     options: &LocalOptions,
-    progress: &dyn Progress,
+    progress: &dyn PartsProgress,
     stop: &dyn Stop,
 ) -> Result<Report> {
     let mut running = Vec::new();
@@ -90,7 +90,7 @@ fn drive<'a>(
     plan: &'a Plan,
     store: &RunStore,
     options: &LocalOptions,
-    progress: &dyn Progress,
+    progress: &dyn PartsProgress,
     stop: &dyn Stop,
     running: &mut Running<'a>,
 ) -> Result<Report> {
@@ -113,8 +113,24 @@ fn drive<'a>(
         open.insert(&stage.id, todo.len());
         pending.insert(&stage.id, todo);
     }
-    progress.set_total(plan.tasks() as u64);
-    progress.advance(report.already_done as u64);
+    // Where each stage stands, in plan order, for the progress lines.
+    let mut parts: Vec<Part> = plan
+        .stages
+        .iter()
+        .map(|stage| Part {
+            label: stage.label.clone(),
+            total: stage.tasks as u64,
+            done: (stage.tasks - pending[stage.id.as_str()].len()) as u64,
+            ..Part::default()
+        })
+        .collect();
+    let part_of: BTreeMap<&str, usize> = plan
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    progress.update(&parts);
     let logs = store.root.join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| Error::write(&logs, e))?;
 
@@ -172,13 +188,10 @@ fn drive<'a>(
                 let log = log_path(store, &stage.label, index);
                 let child = spawn(options, &store.root, id, index, &log)?;
                 running.push((child, id, index, Instant::now()));
+                parts[part_of[id]].running += 1;
             }
         }
-        progress.note(&format!(
-            "{} running, {} failed",
-            running.len(),
-            report.failed.len()
-        ));
+        progress.update(&parts);
         if running.is_empty() {
             break;
         }
@@ -202,7 +215,14 @@ fn drive<'a>(
                 .entry(stage.label.clone())
                 .or_default()
                 .push(started.elapsed().as_secs_f64());
-            progress.advance(1);
+            let part = &mut parts[part_of[id]];
+            part.running -= 1;
+            part.busy_seconds += started.elapsed().as_secs_f64();
+            if status.success() {
+                part.done += 1;
+            } else if !report.cancelled {
+                part.failed += 1;
+            }
             if !status.success() && !report.cancelled {
                 failed_stages.insert(id);
                 report.failed.push(FailedTask {
@@ -220,7 +240,7 @@ fn drive<'a>(
             report.blocked.push(stage.label.clone());
         }
     }
-    progress.finish();
+    progress.finish(&parts);
     Ok(report)
 }
 

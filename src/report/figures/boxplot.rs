@@ -36,13 +36,19 @@ pub fn five_numbers(values: &[f64]) -> Option<[f64; 5]> {
     };
     let (q1, median, q3) = (quantile(0.25), quantile(0.5), quantile(0.75));
     let reach = 1.5 * (q3 - q1);
-    let low = v.iter().copied().find(|&x| x >= q1 - reach).unwrap_or(q1);
+    // As matplotlib: a whisker never ends inside the box (with few cases the nearest value
+    // within reach can lie between the quartiles).
+    let low = v
+        .iter()
+        .copied()
+        .find(|&x| x >= q1 - reach)
+        .map_or(q1, |x| x.min(q1));
     let high = v
         .iter()
         .rev()
         .copied()
         .find(|&x| x <= q3 + reach)
-        .unwrap_or(q3);
+        .map_or(q3, |x| x.max(q3));
     Some([low, q1, median, q3, high])
 }
 
@@ -159,6 +165,10 @@ mod tests {
         assert_eq!((q1, median, q3), (0.5, 0.6, 0.7));
         assert_eq!((low, high), (0.5, 0.8));
         assert_eq!(five_numbers(&[f64::NAN]), None);
+        // Four cases, one far below: the quartiles interpolate (q1 0.485), the nearest value in
+        // reach (0.59) lies inside the box, so the whisker stops at the box.
+        let [low, q1, ..] = five_numbers(&[0.17, 0.59, 0.66, 0.68]).unwrap();
+        assert!((q1 - 0.485).abs() < 1e-12 && low == q1, "{low} {q1}");
         assert_eq!(five_numbers(&[0.3]), Some([0.3; 5]));
     }
 }

@@ -40,6 +40,18 @@ pub struct Panel {
     pub marks: Vec<(f64, String)>,
     /// Horizontal reference lines (y, label): the entropy of a uniform policy.
     pub references: Vec<(f64, String)>,
+    /// Where the legend goes: the corner the curves leave empty (a falling loss: upper right).
+    pub legend: Corner,
+}
+
+/// A corner of a panel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Corner {
+    UpperRight,
+    #[default]
+    LowerRight,
+    UpperLeft,
+    LowerLeft,
 }
 
 /// Panels laid out in rows of `columns`, under a title.
@@ -188,7 +200,12 @@ fn draw_panel<DB: DrawingBackend>(panel: &Panel, area: &DrawingArea<DB, Shift>) 
     if legend || !panel.references.is_empty() {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(match panel.legend {
+                Corner::UpperRight => SeriesLabelPosition::UpperRight,
+                Corner::LowerRight => SeriesLabelPosition::LowerRight,
+                Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
+                Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
+            })
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .label_font(font(12.0))
