@@ -104,7 +104,7 @@ fn parent_dir(path: &Path) -> &Path {
 }
 
 /// Fsync a directory, making renames into it durable.
-fn fsync_dir(dir: &Path) -> Result<()> {
+pub fn fsync_dir(dir: &Path) -> Result<()> {
     // Opening a directory to fsync it is not possible on every platform; where it is not, the
     // rename is still atomic, only its durability across a power loss is weaker.
     if let Ok(d) = File::open(dir) {

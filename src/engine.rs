@@ -13,8 +13,9 @@ use crate::das::weighting::Candidate;
 use crate::data::cases::{discover, load_case};
 use crate::data::nifti_write::write_labels;
 use crate::error::{Error, Result};
-use crate::grid::task::{ChildResult, Engine};
+use crate::grid::task::{ChildResult, ComputeRecord, Engine};
 use crate::infer::pipeline::{load_deployed, predict_case, Deployed};
+use crate::kernels::conv3x3::Kernel;
 use crate::model::unet::UNet;
 use crate::progress::Silent;
 use crate::stop::Stop;
@@ -73,6 +74,17 @@ impl<'a, B: AutodiffBackend> BurnEngine<'a, B> {
 }
 
 impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
+    fn compute(&self) -> ComputeRecord {
+        let backend = B::name(&self.device);
+        // flex is the CPU backend; the only other one built is CUDA.
+        let on_cpu = backend.contains("flex");
+        ComputeRecord {
+            device: if on_cpu { "cpu" } else { "cuda" }.to_string(),
+            cpu_kernels: on_cpu.then(|| Kernel::on_this_cpu().to_string()),
+            backend,
+        }
+    }
+
     fn train(&self, config: &TrainConfig, run: &Path) -> Result<()> {
         let resume = RunDir::new(run).checkpoint(Which::Latest)?.is_some();
         train_run::<B>(config, run, resume, &self.device, &Silent, self.stop).map(|_| ())

@@ -12,6 +12,7 @@ use awsnet::backend::{check_cuda, DeviceChoice};
 use awsnet::data::cases::{discover, load_case};
 use awsnet::data::nifti_write::write_labels;
 use awsnet::infer::pipeline::{load_pipeline, predict_case};
+use awsnet::train::deploy::Deploy;
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -27,6 +28,10 @@ pub struct PredictArgs {
     /// Remove scar components under 60 pixels and edema components under 200, per slice
     #[arg(long)]
     clean_small: bool,
+    /// Which checkpoint of scar/ and scar_edema/ predicts: default (an auto-weighted run's
+    /// final parent, a fixed-weight run's best validation epoch), latest, best, best_auto
+    #[arg(long, value_enum, default_value = "default")]
+    deploy: Deploy,
     /// cpu, cuda or cuda:N
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
@@ -59,7 +64,7 @@ fn run_on<B: AutodiffBackend>(
     args: &PredictArgs,
     training_device: &B::Device,
 ) -> anyhow::Result<()> {
-    let pipeline = load_pipeline::<B>(&args.model, training_device)?;
+    let pipeline = load_pipeline::<B>(&args.model, args.deploy, training_device)?;
     let device = training_device.clone();
     let cases = discover(&args.cases)?;
     let bar = awsnet::progress::for_stderr("predict", "cases");

@@ -11,7 +11,7 @@ use awsnet::atomic;
 use awsnet::backend::DeviceChoice;
 use awsnet::grid::backend::BackendKind;
 use awsnet::grid::exec::local::{run_plan, LocalOptions};
-use awsnet::grid::exec::lock::{alive, holder, RunLock};
+use awsnet::grid::exec::lock::{Holder, RunLock};
 use awsnet::grid::exec::slurm::records::Records;
 use awsnet::grid::history::retire;
 use awsnet::grid::inputs::Inputs;
@@ -196,13 +196,26 @@ pub fn cancel(args: &CancelArgs) -> anyhow::Result<()> {
         return super::slurm::cancel(&args.run, &records);
     }
     let lock = args.run.join("lock");
-    let Some(pid) = holder(&lock).filter(|&pid| alive(pid)) else {
+    let holder = Holder::read(&lock);
+    if let Some(other) = holder.as_ref().and_then(Holder::elsewhere) {
+        return Err(awsnet::Error::InvalidArgument {
+            field: "RUN".into(),
+            problem: format!(
+                "{} is being run from host {other}: cancel it there (its lock: {})",
+                args.run.display(),
+                lock.display()
+            ),
+        }
+        .into());
+    }
+    let Some(holder) = holder.filter(Holder::running) else {
         return print_out(&format!("nothing is running {}\n", args.run.display()));
     };
-    // SAFETY: SIGTERM to the process the run's lock names.
+    let pid = holder.pid;
+    // SAFETY: SIGTERM to the process the run's lock names, checked above to be that process.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    while alive(pid) && lock.exists() && std::time::Instant::now() < deadline {
+    while holder.running() && lock.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     print_out(&format!(

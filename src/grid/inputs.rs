@@ -10,10 +10,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::seeds;
 use super::spec::DataSpec;
 use crate::data::cases::{discover, CaseFiles};
 use crate::error::{Error, Result};
-use crate::seed;
 
 /// One set of cases: where they are, which, and their content hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,11 +53,7 @@ impl Inputs {
                     });
                 }
                 let mut order: Vec<usize> = (0..all.len()).collect();
-                order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed::derive(
-                    job_seed,
-                    "test-split",
-                    0,
-                )));
+                order.shuffle(&mut ChaCha8Rng::seed_from_u64(seeds::test_split(job_seed)));
                 let mut test_idx = order[..n_test].to_vec();
                 test_idx.sort_unstable();
                 let (test, train): (Vec<_>, Vec<_>) = all
@@ -94,10 +90,8 @@ impl Inputs {
             });
         }
         let mut order: Vec<usize> = (0..train.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed::derive(
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seeds::validation_split(
             job_seed,
-            "validation-split",
-            0,
         )));
         let mut validation: Vec<String> = order[..data.validation_cases]
             .iter()

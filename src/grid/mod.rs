@@ -1,6 +1,6 @@
 //! Experiment grids: a job spec (`spec`, `overrides`) and its input cases (`inputs`) become a
 //! DAG of stages (`plan`), each an array of tasks whose finished outputs the run directory
-//! records (`store`).
+//! records (`store`), its checkpoints kept by content (`objects`).
 //!
 //! Nothing here trains or holds a tensor: tasks call `train`, `infer` and `eval` through their
 //! public steps, so the same plan runs on one machine or as Slurm arrays.
@@ -11,9 +11,11 @@ pub mod exec;
 pub mod held;
 pub mod history;
 pub mod inputs;
+pub mod objects;
 pub mod overrides;
 pub mod plan;
 pub mod results;
+pub mod seeds;
 pub mod spec;
 pub mod status;
 pub mod store;

@@ -16,7 +16,8 @@
 //!   the CASN stages are shared by every method, and a rerun (or tonight's run on unchanged
 //!   data) finds them done.
 //! - Every seed is in the work: a member's training seed derives from the job's seed and the
-//!   member's index, so the same member trains identically in whichever stage runs its epochs.
+//!   member's index (`super::seeds`), so the same member trains identically in whichever stage
+//!   runs its epochs.
 //!
 //! Planning reads no file: it is a pure function of the spec and the gathered [`Inputs`], and
 //! takes milliseconds for grids of 10⁴ tasks (`cargo bench --bench plan_grid`).
@@ -27,10 +28,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::inputs::Inputs;
+use super::seeds;
 use super::spec::{Deploy, JobSpec, Method, NetworkSettings};
 use crate::data::labels::Target;
 use crate::error::{Error, Result};
-use crate::seed;
 use crate::train::config::TrainConfig;
 use crate::train::samples::{Network, SampleGeometry};
 
@@ -85,6 +86,16 @@ pub enum Work {
         comparisons: Vec<[String; 2]>,
         metrics: Vec<String>,
     },
+}
+
+impl Work {
+    /// Whether its tasks compute with tensors (train or predict), and so record on what.
+    pub fn computes(&self) -> bool {
+        matches!(
+            self,
+            Work::Casn { .. } | Work::Train { .. } | Work::Sample { .. } | Work::Predict { .. }
+        )
+    }
 }
 
 /// One stage of the DAG.
@@ -206,11 +217,7 @@ impl Planner<'_> {
     }
 
     fn members(&self, method: &Method) -> usize {
-        if method.ensemble {
-            self.job.ensemble.members
-        } else {
-            1
-        }
+        seeds::members_of(self.job, method)
     }
 
     fn casn(&mut self, net: Network, label: &str) -> Result<String> {
@@ -218,7 +225,7 @@ impl Planner<'_> {
             Network::CasnCoarse => &self.job.networks.casn_coarse,
             _ => &self.job.networks.casn_fine,
         };
-        let config = self.train_config(net, settings, seed::derive(self.job.seed, "casn", 0));
+        let config = self.train_config(net, settings, seeds::casn(self.job.seed));
         config.validate().map_err(|e| in_network(e, label))?;
         Ok(self.add(
             label.into(),
@@ -308,7 +315,7 @@ impl Planner<'_> {
         };
         let mut configs = Vec::with_capacity(members * ASAN_NETS.len());
         for member in 0..members {
-            let member_seed = seed::derive(self.job.seed, "asan", member as u64);
+            let member_seed = seeds::member(self.job.seed, member);
             for net in ASAN_NETS {
                 let settings = match net {
                     Network::Scar => &self.job.networks.scar,

@@ -188,22 +188,8 @@ fn yes() -> bool {
     true
 }
 
-/// Which checkpoint of a trained ASAN predicts the test cases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Deploy {
-    /// A fixed-weight run's best validation epoch; an auto-weighted run's final parent (in a
-    /// 150 + 50 schedule the best validation epoch may be a fixed one, and the deployed model
-    /// would then never have used DAS).
-    #[default]
-    Default,
-    /// The last epoch.
-    Latest,
-    /// The best validation epoch of the whole schedule.
-    Best,
-    /// The best validation epoch among the auto-weighted ones (fixed-weight runs: `best`).
-    BestAuto,
-}
+/// Which checkpoint of a trained ASAN predicts the test cases (`train::deploy`).
+pub use crate::train::deploy::Deploy;
 
 /// What is measured on the test cases.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

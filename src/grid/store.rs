@@ -4,6 +4,10 @@
 //! `done.json` manifest with the sha256 of every output. A task counts as done iff its manifest
 //! reads and every output it names still has that hash: a task that died before its manifest, or
 //! whose output was damaged since, runs again.
+//!
+//! Checkpoints among a task's outputs are also kept in the run's content-addressed store
+//! (`super::objects`), where the tasks that read them find them; the manifest lists them, and a
+//! task whose stored checkpoint was damaged since is not done either.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::objects;
 use super::plan::{Plan, Stage, Work};
 use crate::atomic;
 use crate::error::{Error, Result};
@@ -21,6 +26,9 @@ use crate::error::{Error, Result};
 pub struct Manifest {
     /// Output path relative to the task directory → sha256 (hex).
     pub outputs: BTreeMap<String, String>,
+    /// Checkpoint directory (relative to the task directory) → its key in `RUN/store/`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checkpoints: BTreeMap<String, String>,
 }
 
 /// Where a run keeps its stages.
@@ -56,13 +64,23 @@ impl RunStore {
         self.task_dir(stage, index).join("done.json")
     }
 
-    /// Record a task as done: hash each output (relative to the task directory) and write the
-    /// manifest atomically, last.
+    /// Record a task as done: keep each checkpoint among its outputs in the store, hash each
+    /// output (relative to the task directory) and write the manifest atomically, last.
     pub fn finish(&self, stage: &str, index: usize, outputs: &[&str]) -> Result<Manifest> {
         let dir = self.task_dir(stage, index);
         let mut manifest = Manifest {
             outputs: BTreeMap::new(),
+            checkpoints: BTreeMap::new(),
         };
+        for output in outputs {
+            let Some((checkpoint, "manifest.json")) = output.rsplit_once('/') else {
+                continue;
+            };
+            if objects::is_checkpoint(&dir.join(checkpoint)) {
+                let key = objects::keep(&self.root, &dir.join(checkpoint))?;
+                manifest.checkpoints.insert(checkpoint.to_string(), key);
+            }
+        }
         for output in outputs {
             let path = dir.join(output);
             manifest
@@ -100,6 +118,12 @@ impl RunStore {
             .collect()
     }
 
+    /// The store's path (relative to the run directory) of the checkpoint in `dir`, keeping it
+    /// there if it is not yet (a run begun before the store existed).
+    pub fn stored(&self, dir: &Path) -> Result<PathBuf> {
+        Ok(objects::object_path(&objects::keep(&self.root, dir)?))
+    }
+
     /// Whether the task's manifest exists and every output it names verifies.
     pub fn state(&self, stage: &str, index: usize) -> Result<TaskState> {
         let path = self.manifest_path(stage, index);
@@ -118,6 +142,14 @@ impl RunStore {
                 Ok(actual) if &actual == expected => {}
                 Ok(_) => return Ok(TaskState::Damaged(format!("{output}: sha256 differs"))),
                 Err(_) => return Ok(TaskState::Damaged(format!("{output}: unreadable"))),
+            }
+        }
+        for (checkpoint, key) in &manifest.checkpoints {
+            if let Err(problem) = objects::verify(&self.root, key, Some(&dir.join(checkpoint))) {
+                return Ok(TaskState::Damaged(format!(
+                    "{checkpoint}: its stored copy {}: {problem}",
+                    objects::object_path(key).display()
+                )));
             }
         }
         Ok(TaskState::Done)

@@ -9,11 +9,13 @@
 //! What needs the model stack goes through [`Engine`] (implemented by `crate::engine` for burn's
 //! backends): the grid itself holds no model code.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::plan::{Plan, Stage, Work, ASAN_NETS};
+use super::seeds as plan_seeds;
 use super::spec::{target_name, Deploy};
 use super::store::{RunStore, TaskState};
 use crate::atomic;
@@ -30,9 +32,9 @@ use crate::eval::summary::eval_json;
 use crate::infer::pipeline::Deployed;
 use crate::infer::vote::{match_inputs, vote_case, VoteRule};
 use crate::report::tables::{mean_std_table, p_value_table, render, Format, MethodEval, PValue};
-use crate::seed;
 use crate::train::checkpoint::{read_state, StateExtra, TrainState};
 use crate::train::config::{epoch_seed, EpochRecord, TrainConfig};
+use crate::train::deploy::{best_of, run_deployment};
 use crate::train::run_dir::{read_lines, run_checkpoint, RunDir, Which};
 use crate::train::samples::Network;
 use crate::train::steps;
@@ -55,6 +57,9 @@ pub trait Engine {
         out: &Path,
     ) -> Result<Option<ChildResult>>;
 
+    /// What computes on this engine (`device.json` of every task that trains or predicts).
+    fn compute(&self) -> ComputeRecord;
+
     /// Segment the cases `ids` of directory `cases` into `<case>_pred.nii.gz` files in `out`.
     fn predict(
         &self,
@@ -64,6 +69,23 @@ pub trait Engine {
         out: &Path,
     ) -> Result<()>;
 }
+
+/// What computed a task's tensors (`device.json`): results repeat bit for bit only on the same
+/// backend, device kind and CPU kernels, so the summary's provenance lists what the run used.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeRecord {
+    /// burn's name for the backend (`autodiff<flex>`, …).
+    pub backend: String,
+    /// `cpu` or `cuda` (which GPU of a node does not change a result).
+    pub device: String,
+    /// On the CPU: which convolution kernels this CPU runs (`kernels::conv3x3::Kernel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_kernels: Option<String>,
+}
+
+/// The file a model task records its [`ComputeRecord`] in.
+pub const DEVICE_FILE: &str = "device.json";
 
 /// What a trained child reports (`result.json` of a sample task).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,7 +100,7 @@ pub struct ChildResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Parent {
-    /// The chosen child's checkpoint, relative to the run directory.
+    /// The chosen child's checkpoint: `store/<key>`, relative to the run directory.
     pub checkpoint: PathBuf,
     /// The state to continue from (the search's state after the update).
     pub state: TrainState,
@@ -96,7 +118,7 @@ pub struct Parent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Deployable {
-    /// Relative to the run directory.
+    /// `store/<key>`, relative to the run directory.
     pub checkpoint: PathBuf,
     pub epoch: u64,
     pub score: f64,
@@ -105,14 +127,8 @@ pub struct Deployable {
 impl Parent {
     /// The checkpoint `deploy` picks (relative to the run directory).
     fn deployed(&self, deploy: Deploy) -> PathBuf {
-        // Strictly better replaces: ties keep the earlier epoch, as `awsnet train`'s pointer does.
         let best_of = |items: &mut dyn Iterator<Item = &Deployable>| {
-            items
-                .fold(None::<&Deployable>, |best, c| match best {
-                    Some(b) if b.score >= c.score => Some(b),
-                    _ => Some(c),
-                })
-                .map(|c| c.checkpoint.clone())
+            best_of(items.map(|c| (c.checkpoint.clone(), c.score)))
         };
         match deploy {
             Deploy::Default | Deploy::Latest => Some(self.checkpoint.clone()),
@@ -222,6 +238,9 @@ impl Task<'_> {
             std::fs::remove_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
         }
         std::fs::create_dir_all(&dir).map_err(|e| Error::write(&dir, e))?;
+        if self.stage.work.computes() {
+            write_json(&dir.join(DEVICE_FILE), &self.engine.compute())?;
+        }
         match &self.stage.work {
             Work::Casn { config } => self.engine.train(config, &dir.join("run"))?,
             Work::Train { configs, until, .. } => {
@@ -273,18 +292,18 @@ impl Task<'_> {
                     .last()
                     .map_or(0.0, |r| r.validation().score(configs[which].score()));
                 let parent = Parent {
-                    checkpoint: relative(&self.store.root, &checkpoint),
+                    checkpoint: self.store.stored(&checkpoint)?,
                     state,
                     history: Vec::new(),
                     lines: Vec::new(),
                     fixed_best: Some(Deployable {
-                        checkpoint: relative(&self.store.root, &best),
+                        checkpoint: self.store.stored(&best)?,
                         epoch: best_epoch,
                         score,
                     }),
                     auto: Vec::new(),
                 };
-                Ok((checkpoint, parent))
+                Ok((self.store.root.join(&parent.checkpoint), parent))
             }
             Work::Update { .. } => {
                 let path = self
@@ -393,10 +412,9 @@ impl Task<'_> {
             history.push(chosen.record.clone());
             let mut lines = parent.lines;
             lines.push(conclusion.line);
-            let child = relative(
-                &self.store.root,
-                &self.store.task_dir(&sampled.id, *task).join("child"),
-            );
+            let child = self
+                .store
+                .stored(&self.store.task_dir(&sampled.id, *task).join("child"))?;
             let mut auto = parent.auto;
             auto.push(Deployable {
                 checkpoint: child.clone(),
@@ -433,9 +451,10 @@ impl Task<'_> {
                 )));
             };
             let run = self.store.task_dir(&stage.id, 0).join("run");
+            let best = self.store.stored(&run_checkpoint(&run, Which::Best)?)?;
             Ok(Deployed {
                 config: (**config).clone(),
-                checkpoint: run_checkpoint(&run, Which::Best)?,
+                checkpoint: self.store.root.join(best),
                 source: run,
             })
         };
@@ -452,11 +471,8 @@ impl Task<'_> {
             let checkpoint = match &asan.work {
                 Work::Train { .. } => {
                     let run = self.store.task_dir(&asan.id, which).join("run");
-                    let which = match deploy {
-                        Deploy::Latest => Which::Latest,
-                        _ => Which::Best,
-                    };
-                    run_checkpoint(&run, which)?
+                    let checkpoint = run_deployment(&run, &configs[which], deploy)?;
+                    self.store.root.join(self.store.stored(&checkpoint)?)
                 }
                 _ => {
                     let (_, parent) = self.member_state(asan, which)?;
@@ -560,6 +576,26 @@ impl Task<'_> {
             .collect()
     }
 
+    /// What the run's model tasks computed on, each distinct record once.
+    fn computed_on(&self) -> Result<BTreeSet<ComputeRecord>> {
+        let mut seen = BTreeSet::new();
+        for stage in self.plan.stages.iter().filter(|s| s.work.computes()) {
+            for index in 0..stage.tasks {
+                let path = self.store.task_dir(&stage.id, index).join(DEVICE_FILE);
+                // A task of a run begun before tasks recorded it, or a DAS child the update
+                // went ahead without: nothing to add.
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                seen.insert(
+                    serde_json::from_str(&text)
+                        .map_err(|e| Error::input(&path, format!("not a device record: {e}")))?,
+                );
+            }
+        }
+        Ok(seen)
+    }
+
     fn stats(
         &self,
         methods: &[String],
@@ -588,7 +624,7 @@ impl Task<'_> {
             }
         }
         let options = CompareOptions {
-            seed: seed::derive(self.plan.job.seed, "stats", 0),
+            seed: plan_seeds::bootstrap(self.plan.job.seed),
             ..CompareOptions::default()
         };
         let mut compared = compare_family(&pairs, Family::All, &options)?;
@@ -643,6 +679,8 @@ impl Task<'_> {
                 train_cases: &self.plan.inputs.train.sha256,
                 test_cases: &self.plan.inputs.test.sha256,
                 job: &job,
+                seeds: seeds(self.plan),
+                compute: self.computed_on()?,
             },
         };
         let tables = paper_tables(&summary)?;
@@ -674,7 +712,7 @@ impl Task<'_> {
 #[serde(deny_unknown_fields)]
 pub struct DeployedRecord {
     pub net: Network,
-    /// Relative to the run directory.
+    /// `store/<key>`, relative to the run directory: the checkpoint by its content.
     pub checkpoint: PathBuf,
     /// Epochs the deployed network had trained.
     pub epoch: u64,
@@ -699,6 +737,38 @@ struct Provenance<'a> {
     train_cases: &'a str,
     test_cases: &'a str,
     job: &'a super::spec::JobSpec,
+    seeds: Seeds,
+    /// Backends, devices and CPU kernels the training and prediction tasks ran on.
+    compute: BTreeSet<ComputeRecord>,
+}
+
+/// The seeds every stream of the run derives from (`crate::seed`), from the job's seed.
+#[derive(Serialize)]
+struct Seeds {
+    casn: u64,
+    /// Per ensemble member: the seed of its whole chain of training stages.
+    members: Vec<u64>,
+    test_split: u64,
+    validation_split: u64,
+    bootstrap: u64,
+}
+
+fn seeds(plan: &Plan) -> Seeds {
+    let job = plan.job.seed;
+    let members = plan
+        .job
+        .methods
+        .iter()
+        .map(|m| plan_seeds::members_of(&plan.job, m))
+        .max()
+        .unwrap_or(1);
+    Seeds {
+        casn: plan_seeds::casn(job),
+        members: (0..members).map(|m| plan_seeds::member(job, m)).collect(),
+        test_split: plan_seeds::test_split(job),
+        validation_split: plan_seeds::validation_split(job),
+        bootstrap: plan_seeds::bootstrap(job),
+    }
 }
 
 /// The paper-style tables of a summary (what `awsnet table` prints): mean ± std per method,

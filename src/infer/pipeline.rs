@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::model::unet::UNet;
 use crate::train::checkpoint::load_checkpoint;
 use crate::train::config::TrainConfig;
+use crate::train::deploy::{run_deployment, Deploy};
 use crate::train::run_dir::{run_checkpoint, Which};
 use crate::train::samples::{Network, SampleGeometry};
 
@@ -50,10 +51,11 @@ pub struct Deployed {
     pub source: std::path::PathBuf,
 }
 
-/// Load the four runs of `dir` (`casn_coarse/`, `casn_fine/`, `scar/`, `scar_edema/`), each at
-/// its best-validation checkpoint.
+/// Load the four runs of `dir` (`casn_coarse/`, `casn_fine/`, `scar/`, `scar_edema/`): the
+/// CASNs at their best validation epoch, the ASANs at the checkpoint `deploy` picks.
 pub fn load_pipeline<B: AutodiffBackend>(
     dir: &Path,
+    deploy: Deploy,
     device: &B::Device,
 ) -> Result<Pipeline<B::InnerBackend>> {
     let deployed = |name: &str| -> Result<Deployed> {
@@ -67,9 +69,15 @@ pub fn load_pipeline<B: AutodiffBackend>(
                 ),
             });
         }
+        let config = TrainConfig::read(&run.join("config.json"))?;
+        let checkpoint = if matches!(name, "casn_coarse" | "casn_fine") {
+            run_checkpoint(&run, Which::Best)?
+        } else {
+            run_deployment(&run, &config, deploy)?
+        };
         Ok(Deployed {
-            config: TrainConfig::read(&run.join("config.json"))?,
-            checkpoint: run_checkpoint(&run, Which::Best)?,
+            config,
+            checkpoint,
             source: run.join("config.json"),
         })
     };

@@ -208,6 +208,16 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// Which kernels this CPU computes convolutions with: results differ in their last bits
+    /// between the two (they add in another order), so a result's provenance names it.
+    pub fn on_this_cpu() -> &'static str {
+        if Kernel::Direct.available() {
+            "direct (AVX2+FMA) where at least 8 wide, im2col + gemm below"
+        } else {
+            "im2col + gemm"
+        }
+    }
+
     /// Whether this CPU can run the kernel.
     pub fn available(self) -> bool {
         match self {

@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod deploy;
 pub mod epoch;
 pub mod fused_loss;
 pub mod learned_alpha;

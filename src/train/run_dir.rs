@@ -60,16 +60,25 @@ impl RunDir {
             .join(format!("epoch-{epoch:04}"))
     }
 
-    /// The checkpoint directory `which` points at, if the run has one.
-    pub fn checkpoint(&self, which: Which) -> Result<Option<PathBuf>> {
+    fn read_pointer(&self, which: Which) -> Result<Option<CheckpointPointer>> {
         let path = self.pointer(which);
         if !path.exists() {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
-        let pointer: CheckpointPointer = serde_json::from_str(&text)
-            .map_err(|e| Error::input(&path, format!("not a checkpoint pointer: {e}")))?;
-        Ok(Some(self.root.join(pointer.path)))
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::input(&path, format!("not a checkpoint pointer: {e}")))
+    }
+
+    /// The checkpoint directory `which` points at, if the run has one.
+    pub fn checkpoint(&self, which: Which) -> Result<Option<PathBuf>> {
+        Ok(self.read_pointer(which)?.map(|p| self.root.join(p.path)))
+    }
+
+    /// The epoch `which` points at, if the run has one.
+    pub fn epoch_of(&self, which: Which) -> Result<Option<u64>> {
+        Ok(self.read_pointer(which)?.map(|p| p.epoch))
     }
 
     /// Point `which` at `epoch`'s checkpoint: one atomic file write, so a reader sees the old

@@ -86,6 +86,15 @@ fn a_grid_runs_end_to_end_and_reruns_to_the_same_summary() {
         ("base".into(), 2.into())
     );
     assert!(comparisons[0].get("p_t_holm").is_some());
+    // Provenance: what computed the results, and the seeds they derive from.
+    let provenance = &doc["provenance"];
+    let compute = provenance["compute"].as_array().unwrap();
+    assert_eq!(compute.len(), 1, "{compute:?}");
+    assert_eq!(compute[0]["device"], "cpu");
+    assert_eq!(compute[0]["backend"], "autodiff<flex>");
+    assert!(compute[0]["cpu_kernels"].is_string());
+    assert_eq!(provenance["seeds"]["members"].as_array().unwrap().len(), 1);
+    assert!(provenance["seeds"]["casn"].is_u64());
     assert!(first.join("results/compute.json").exists());
     assert!(first.join("results/tables.md").exists());
     out.assert_stdout_has(&["report: "]);
@@ -271,6 +280,30 @@ fn a_damaged_output_is_found_and_recomputed() {
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     resumed.assert_stdout_has(&["1 tasks run"]);
     assert_eq!(summary(&run), before);
+
+    // The deployed checkpoint is named by content in the run's store; a stored copy replaced
+    // by other bytes is found, and the task that stored it runs again to repair it.
+    let doc = common::json(&String::from_utf8(before.clone()).unwrap());
+    let deployed = doc["methods"]["pam_das"]["deployed"][0][2]["checkpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(deployed.starts_with("store/"), "{deployed}");
+    let stored = run.join(&deployed).join("model.bin");
+    let mut bytes = fs::read(&stored).unwrap();
+    bytes[100] ^= 0xff;
+    fs::remove_file(&stored).unwrap();
+    fs::write(&stored, bytes).unwrap();
+    let status = awsnet(&["status", s(&run)]);
+    status.assert_stdout_has(&[&format!(
+        "child: its stored copy {deployed}: model.bin: sha256 differs"
+    )]);
+    let resumed = awsnet(&["resume", s(&run)]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    resumed.assert_stdout_has(&["1 tasks run"]);
+    assert_eq!(summary(&run), before);
+    let status = awsnet(&["status", s(&run)]);
+    assert!(!status.stdout.contains("reruns"), "{}", status.stdout);
 }
 
 #[test]

@@ -88,6 +88,24 @@ fn trained_networks_segment_cases_that_eval_can_score() {
         );
     }
 
+    // One epoch each: latest and best are the same checkpoint, so the same labels.
+    let latest = tmp.path().join("pred-latest");
+    let run = predict(&model, &data, &latest, &["--deploy", "latest"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for name in &names {
+        assert_eq!(
+            fs::read(out.join(name)).unwrap(),
+            fs::read(latest.join(name)).unwrap()
+        );
+    }
+    let run = predict(
+        &model,
+        &data,
+        &tmp.path().join("x"),
+        &["--deploy", "newest"],
+    );
+    run.assert_user_error(&["best_auto"]);
+
     let run = predict(
         &model,
         &data,

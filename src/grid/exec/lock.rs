@@ -1,11 +1,13 @@
-//! One driver per run directory: `RUN/lock` holds the pid and host of the process running it
-//! (a local run, or a Slurm submission while it queues).
+//! One driver per run directory: `RUN/lock` holds the pid, host and start time of the process
+//! running it (a local run, or a Slurm submission while it queues).
 //!
 //! A second `awsnet run`, `resume` or submission on the same directory is refused while that
 //! process lives. The lock is taken by hard-linking a file into place, which is atomic on NFS
 //! and Lustre too, so no file locks are relied on across nodes. A lock left by a dead process
 //! of this host is taken over; one held by another host is refused with its host named, since
-//! its process cannot be checked from here.
+//! its process cannot be checked from here. The start time (where `/proc` has it) tells the
+//! holder from a later process that was given the same pid after the holder died, so neither a
+//! stale lock nor `awsnet cancel` mistakes an unrelated process for the driver.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,9 @@ impl RunLock {
         // place, which fails if a lock exists): no reader ever sees an empty lock.
         let ours = run.join(format!(".lock.{}", std::process::id()));
         let mut file = std::fs::File::create(&ours).map_err(|e| Error::write(&ours, e))?;
-        writeln!(file, "{} {}", std::process::id(), host()).map_err(|e| Error::write(&ours, e))?;
+        let pid = std::process::id() as i32;
+        let start = start_time(pid).map_or(String::new(), |t| format!(" {t}"));
+        writeln!(file, "{pid} {}{start}", host()).map_err(|e| Error::write(&ours, e))?;
         drop(file);
         let taken = Self::link(run, &path, &ours);
         let _ = std::fs::remove_file(&ours);
@@ -37,33 +41,34 @@ impl RunLock {
             match std::fs::hard_link(ours, &path) {
                 Ok(()) => return Ok(RunLock { path }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if let Some(other) = holder_host(&path).filter(|h| *h != host()) {
+                    let holder = Holder::read(&path);
+                    if let Some(other) = holder.as_ref().and_then(Holder::elsewhere) {
                         return Err(Error::invalid(
                             "--run",
                             format!(
                                 "{} is being run from host {other} (process {}; its lock: {}); \
                                  if that process is gone, remove the lock",
                                 run.display(),
-                                holder(&path).map_or("?".into(), |p| p.to_string()),
+                                holder.as_ref().map_or(0, |h| h.pid),
                                 path.display()
                             ),
                         ));
                     }
-                    let holder = holder(&path);
-                    if let Some(pid) = holder.filter(|&pid| alive(pid)) {
+                    if let Some(h) = holder.as_ref().filter(|h| h.running()) {
                         return Err(Error::invalid(
                             "--run",
                             format!(
-                                "{} is being run by process {pid} (its lock: {}); wait for it, \
+                                "{} is being run by process {} (its lock: {}); wait for it, \
                                  `awsnet cancel` it, or choose another run directory",
                                 run.display(),
+                                h.pid,
                                 path.display()
                             ),
                         ));
                     }
                     // The holder died without releasing the lock. Remove it only if it still
                     // names that holder, so a lock another driver just took survives.
-                    if super::lock::holder(&path) == holder {
+                    if Holder::read(&path) == holder {
                         std::fs::remove_file(&path).map_err(|e| Error::write(&path, e))?;
                     }
                 }
@@ -83,20 +88,52 @@ impl Drop for RunLock {
     }
 }
 
-/// The pid a lock file names.
-pub fn holder(path: &Path) -> Option<i32> {
-    std::fs::read_to_string(path)
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+/// The process a lock file names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: i32,
+    /// Locks of older versions name no host.
+    pub host: Option<String>,
+    /// The process's start time (clock ticks after boot, `/proc/<pid>/stat`), where known.
+    pub start: Option<u64>,
 }
 
-/// The host a lock file names (locks of older versions name none).
-fn holder_host(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.split_whitespace().nth(1).map(str::to_string)
+impl Holder {
+    /// The holder `path` names, if it reads as a lock.
+    pub fn read(path: &Path) -> Option<Holder> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let mut fields = text.split_whitespace();
+        Some(Holder {
+            pid: fields.next()?.parse().ok()?,
+            host: fields.next().map(str::to_string),
+            start: fields.next().and_then(|t| t.parse().ok()),
+        })
+    }
+
+    /// The other host it runs on, if not this one.
+    pub fn elsewhere(&self) -> Option<&str> {
+        self.host.as_deref().filter(|h| *h != host())
+    }
+
+    /// Whether the holder is still running on this host: its pid lives and, where both start
+    /// times are known, is the same process (not a later one given the same pid).
+    pub fn running(&self) -> bool {
+        self.elsewhere().is_none()
+            && alive(self.pid)
+            && match (self.start, start_time(self.pid)) {
+                (Some(recorded), Some(now)) => recorded == now,
+                _ => true,
+            }
+    }
+}
+
+/// The start time of process `pid` in clock ticks after boot (field 22 of `/proc/<pid>/stat`),
+/// where the system has `/proc`.
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// This machine's name.
@@ -113,7 +150,7 @@ fn host() -> String {
 }
 
 /// Whether process `pid` exists (signal 0 checks without sending anything).
-pub fn alive(pid: i32) -> bool {
+fn alive(pid: i32) -> bool {
     // SAFETY: kill with signal 0 sends nothing; it only asks whether the pid exists.
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
@@ -133,11 +170,17 @@ mod tests {
         // A pid that cannot exist: the lock is stale.
         std::fs::write(tmp.path().join("lock"), "2147483646\n").unwrap();
         let taken = RunLock::acquire(tmp.path()).unwrap();
-        assert_eq!(
-            holder(&tmp.path().join("lock")),
-            Some(std::process::id() as i32)
-        );
+        let ours = Holder::read(&tmp.path().join("lock")).unwrap();
+        assert_eq!(ours.pid, std::process::id() as i32);
+        assert!(ours.running());
         drop(taken);
+        // Our pid, but another start time: a process that reused the pid of a dead driver.
+        if let Some(start) = ours.start {
+            let reused = format!("{} {} {}\n", ours.pid, host(), start + 1);
+            std::fs::write(tmp.path().join("lock"), reused).unwrap();
+            assert!(!Holder::read(&tmp.path().join("lock")).unwrap().running());
+            drop(RunLock::acquire(tmp.path()).unwrap());
+        }
         // Held from another node: its pid means nothing here, so it is not taken over.
         std::fs::write(tmp.path().join("lock"), "1 login-node-7\n").unwrap();
         let err = RunLock::acquire(tmp.path()).err().unwrap().to_string();
