@@ -105,11 +105,11 @@ impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
             .last_child
             .borrow_mut()
             .take()
-            .filter(|last| last.checkpoint == parent);
+            .filter(|last| same_checkpoint(&last.checkpoint, parent));
         let (model, optimizer) = match kept {
             Some(last) => (last.model, last.optimizer),
             None => {
-                let checkpoint = load_checkpoint::<B>(parent, &self.device)?;
+                let checkpoint = load_checkpoint::<B>(parent, &config.optimizer, &self.device)?;
                 (checkpoint.model, checkpoint.optimizer)
             }
         };
@@ -185,4 +185,12 @@ impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
         staged.commit()?;
         Ok(())
     }
+}
+
+/// Whether two checkpoint directories hold the same checkpoint: their manifests (the sha256 of
+/// every file) are equal. The grid names a parent by its copy in the run's store, the engine
+/// its last child by where it saved it.
+fn same_checkpoint(a: &Path, b: &Path) -> bool {
+    let manifest = |dir: &Path| std::fs::read(dir.join("manifest.json")).ok();
+    a == b || manifest(a).is_some_and(|m| Some(m) == manifest(b))
 }

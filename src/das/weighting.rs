@@ -11,9 +11,11 @@
 //! | `gradient` | β trained by backpropagation with the network, on the training loss (`train::learned_alpha` says why that is weak) |
 //! | `das` | REINFORCE over β moves (`controller`), keep the best child (default) |
 //!
-//! The search kinds (`norl`, `genetic`, `das`) train `epochs_fixed` epochs with α = softmax(β₀)
-//! first, then every further epoch is auto-weighted: K children of the parent, each trained one
-//! epoch with its own α, the best by validation Dice becoming the parent. β₀ is
+//! The search kinds (`norl`, `genetic`, `das`) train `epochs_fixed` epochs with fixed α first
+//! (`warmup_alpha`: softmax(β₀) by default, or equal, or given weights), then every further
+//! epoch is auto-weighted: K children of the parent, each trained one epoch with its own α, the
+//! best by validation Dice becoming the parent. `gradient` may take the same fixed warm-up
+//! (`epochs_fixed`; default none), so that it is compared with DAS like with like. β₀ is
 //! `controller.initial_beta`, moved per layer by a uniform draw in ±`beta_jitter` (seeded by the
 //! run seed): ensemble members differ in that draw and in their seed.
 
@@ -76,6 +78,33 @@ impl Default for GeneticConfig {
     }
 }
 
+/// α during the fixed warm-up of a search (or of `gradient`). The paper trains "with fixed
+/// weights" first without saying which; β₀'s softmax is what the search then starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarmupAlpha {
+    /// softmax(β₀) (default).
+    #[default]
+    SoftmaxBeta,
+    /// 0.25 for each head.
+    Equal,
+    /// These weights, coarse to fine; they must sum to 1 (Eq. 4).
+    Given([f64; LAYERS]),
+}
+
+/// What the children of one auto-weighted epoch train on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildBatches {
+    /// The epoch's batches and augmentations, the same for every child: children differ in α
+    /// alone, a paired comparison (default).
+    #[default]
+    Shared,
+    /// Each child its own shuffle and augmentation (the released code), drawn from the epoch's
+    /// seed and the child's index.
+    Own,
+}
+
 /// The `weighting` section of a train config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -85,8 +114,13 @@ pub struct WeightingConfig {
     pub alpha: Option<[f64; LAYERS]>,
     /// Per-epoch factor of the hidden heads' weight for `decay`.
     pub decay_rate: f64,
-    /// Epochs with α = softmax(β₀) before the auto-weighted ones (search kinds).
+    /// Epochs with fixed α (`warmup_alpha`) before the auto-weighted ones (search kinds) or
+    /// before β starts learning (`gradient`).
     pub epochs_fixed: u64,
+    /// α during those epochs.
+    pub warmup_alpha: WarmupAlpha,
+    /// Whether the K children of an auto-weighted epoch see the same batches.
+    pub child_batches: ChildBatches,
     /// K: children per auto-weighted epoch (search kinds).
     pub samples: usize,
     pub score: ScoreDice,
@@ -103,6 +137,8 @@ impl Default for WeightingConfig {
             alpha: None,
             decay_rate: 0.9,
             epochs_fixed: 0,
+            warmup_alpha: WarmupAlpha::default(),
+            child_batches: ChildBatches::default(),
             samples: 10,
             score: ScoreDice::default(),
             beta_jitter: 0.0,
@@ -321,6 +357,16 @@ pub struct Score {
 }
 
 impl WeightingConfig {
+    /// Whether `epochs_fixed` means anything: the searches' and `gradient`'s warm-up.
+    pub fn has_warmup(&self) -> bool {
+        self.is_search() || self.kind == WeightingKind::Gradient
+    }
+
+    /// Whether epoch `epoch` (0-based) is in the fixed warm-up.
+    pub fn in_warmup(&self, epoch: u64) -> bool {
+        self.has_warmup() && epoch < self.epochs_fixed
+    }
+
     pub fn is_search(&self) -> bool {
         matches!(
             self.kind,
@@ -337,8 +383,13 @@ impl WeightingConfig {
             ..self.clone()
         };
         if !out.is_search() {
+            // A grid's gradient comparator takes the warm-up only when its method asks.
             out.epochs_fixed = d.epochs_fixed;
             out.samples = d.samples;
+            out.child_batches = d.child_batches;
+        }
+        if !out.has_warmup() {
+            out.warmup_alpha = d.warmup_alpha;
         }
         if !matches!(kind, WeightingKind::Das | WeightingKind::Norl) {
             out.controller = ControllerConfig {
@@ -362,8 +413,7 @@ impl WeightingConfig {
     /// search, one per epoch of `gradient`.
     pub fn logged_epochs(&self, epochs: u64) -> u64 {
         match self.kind {
-            WeightingKind::Gradient => epochs,
-            _ if self.is_search() => epochs.saturating_sub(self.epochs_fixed),
+            _ if self.has_warmup() => epochs.saturating_sub(self.epochs_fixed),
             _ => 0,
         }
     }
@@ -423,8 +473,37 @@ impl WeightingConfig {
         if self.kind != WeightingKind::Decay && self.decay_rate != defaults.decay_rate {
             return unused("decay_rate", "`decay`");
         }
-        if !self.is_search() && self.epochs_fixed != defaults.epochs_fixed {
-            return unused("epochs_fixed", "`norl`, `genetic` and `das`");
+        if !self.has_warmup() && self.epochs_fixed != defaults.epochs_fixed {
+            return unused("epochs_fixed", "`norl`, `genetic`, `das` and `gradient`");
+        }
+        if !self.has_warmup() && self.warmup_alpha != defaults.warmup_alpha {
+            return unused("warmup_alpha", "`norl`, `genetic`, `das` and `gradient`");
+        }
+        if !self.is_search() && self.child_batches != defaults.child_batches {
+            return unused("child_batches", "`norl`, `genetic` and `das`");
+        }
+        if let WarmupAlpha::Given(a) = self.warmup_alpha {
+            if a.iter().any(|v| !v.is_finite() || *v < 0.0) {
+                return bad("warmup_alpha", format!("{a:?}: need non-negative weights"));
+            }
+            if (a.iter().sum::<f64>() - 1.0).abs() > 1e-6 {
+                return bad(
+                    "warmup_alpha",
+                    format!(
+                        "{a:?} sums to {}; the weights must sum to 1 (Eq. 4)",
+                        a.iter().sum::<f64>()
+                    ),
+                );
+            }
+        }
+        if self.kind == WeightingKind::Gradient && self.epochs_fixed >= epochs {
+            return bad(
+                "epochs_fixed",
+                format!(
+                    "{} leaves none of the {epochs} epochs to learn α in",
+                    self.epochs_fixed
+                ),
+            );
         }
         if !self.is_search() && self.samples != defaults.samples {
             return unused("samples", "`norl`, `genetic` and `das`");
@@ -537,7 +616,11 @@ impl WeightingConfig {
             WeightingKind::Norl
             | WeightingKind::Genetic
             | WeightingKind::Das
-            | WeightingKind::Gradient => softmax(&state.beta()),
+            | WeightingKind::Gradient => match self.warmup_alpha {
+                WarmupAlpha::SoftmaxBeta => softmax(&state.beta()),
+                WarmupAlpha::Equal => [0.25; LAYERS],
+                WarmupAlpha::Given(alpha) => alpha,
+            },
         }
     }
 

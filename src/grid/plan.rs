@@ -360,6 +360,8 @@ impl Planner<'_> {
             alpha: None,
             sequences: None,
             loss: settings.loss,
+            optimizer: Default::default(),
+            pam_width: Default::default(),
             augment: settings.augment.unwrap_or_default(),
             seed,
             weighting: None,

@@ -105,7 +105,7 @@ pub fn load_deployed<B: AutodiffBackend>(
                 format!("trains {:?}, but this place needs {net:?}", d.config.net),
             ));
         }
-        let checkpoint = load_checkpoint::<B>(&d.checkpoint, device)?;
+        let checkpoint = load_checkpoint::<B>(&d.checkpoint, &d.config.optimizer, device)?;
         Ok(Stage {
             model: checkpoint.model.valid(),
             geometry: d.config.geometry,

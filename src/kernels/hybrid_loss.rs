@@ -3,10 +3,13 @@
 //!
 //! With `p = softmax(z)` over classes and one-hot truth `t`:
 //! - Dice per sample and class `D = (2·Σ p·t + ε) / (Σ (p + t) + ε)`; the loss is `1 − mean D`
-//!   over the samples and the counted classes (background optional);
+//!   over the samples and the counted classes (background optional), or with `dice_sum` the
+//!   sum over counted classes of `1 − D`, averaged over the samples (`k·(1 − mean D)` for k
+//!   counted classes);
 //! - cross-entropy `−mean log p[label]` over all pixels;
 //! - `∂L/∂z_c = p_c (g_c − Σ_k p_k g_k) + λ (p_c − t_c)/(B·P)`, where `g = ∂L_Dice/∂p` is
-//!   `−(2 t (S + ε) − (2 I + ε)) / (n (S + ε)²)` for counted classes (n of them over the batch).
+//!   `−(2 t (S + ε) − (2 I + ε)) / (n (S + ε)²)` for counted classes (n: the batch times the
+//!   counted classes for a mean, the batch for a sum).
 //!
 //! The definition matches `train::loss::{soft_dice, cross_entropy}`, which stay the reference.
 
@@ -25,6 +28,8 @@ pub struct LossShape {
 pub struct HybridSettings {
     pub dice_smooth: f64,
     pub dice_background: bool,
+    /// Sum the counted classes' Dice losses instead of averaging them.
+    pub dice_sum: bool,
     pub ce_weight: f64,
 }
 
@@ -76,7 +81,13 @@ pub fn hybrid(
         "loss: a label outside 0..{classes}"
     );
     let first = usize::from(!settings.dice_background && classes > 1);
-    let counted = (shape.batch * (classes - first)) as f64;
+    // The Dice term is `k − Σ D / n`: k = 1 and n = batch × counted classes for a mean,
+    // k = the counted classes and n = batch for a sum.
+    let (k, counted) = if settings.dice_sum {
+        ((classes - first) as f64, shape.batch as f64)
+    } else {
+        (1.0, (shape.batch * (classes - first)) as f64)
+    };
     let ce_scale = settings.ce_weight / (shape.batch * pixels) as f64;
     let eps = settings.dice_smooth;
 
@@ -127,8 +138,7 @@ pub fn hybrid(
         .collect();
     let dice_sum: f64 = per_sample.iter().map(|s| s.0).sum();
     let ce_sum: f64 = per_sample.iter().map(|s| s.1).sum();
-    let loss =
-        1.0 - dice_sum / counted + settings.ce_weight * ce_sum / (shape.batch * pixels) as f64;
+    let loss = k - dice_sum / counted + settings.ce_weight * ce_sum / (shape.batch * pixels) as f64;
     LossAndGrad { loss, grad }
 }
 
@@ -153,6 +163,7 @@ mod tests {
         let settings = HybridSettings {
             dice_smooth: 0.0,
             dice_background: false,
+            dice_sum: false,
             ce_weight: 0.25,
         };
         let logits = [l3, 0.0, 0.0, l3];
@@ -167,10 +178,11 @@ mod tests {
         };
         let logits: Vec<f32> = (0..30).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
         let labels: Vec<i64> = (0..10).map(|i| (i * 5 % 3) as i64).collect();
-        for background in [false, true] {
+        for (background, dice_sum) in [(false, false), (true, false), (false, true), (true, true)] {
             let settings = HybridSettings {
                 dice_smooth: 1e-5,
                 dice_background: background,
+                dice_sum,
                 ce_weight: 0.25,
             };
             let grad = hybrid(&logits, &labels, &shape, &settings).grad;

@@ -18,7 +18,7 @@ use burn::tensor::Tensor;
 use super::blocks::{DoubleConv, UpConv};
 use super::cat_op::cat_channels;
 use super::conv_op::conv1x1;
-use super::pam::Pam;
+use super::pam::{Pam, PamWidth};
 
 /// Pooling levels of the network: inputs must be multiples of 2⁴ = 16 pixels.
 pub const LEVELS: usize = 4;
@@ -34,6 +34,10 @@ pub struct UNetConfig {
     /// PAM gates on every skip connection.
     #[config(default = false)]
     pub pam: bool,
+    /// The gates' inner width as the released code has it (`model::pam`): at least the base
+    /// filters, BN after both projections. Off: half the skip's channels, as Eq. 10 reads.
+    #[config(default = false)]
+    pub pam_released: bool,
     /// Four supervision heads instead of one.
     #[config(default = false)]
     pub deep_supervision: bool,
@@ -96,7 +100,16 @@ impl UNetConfig {
         let gates = if self.pam {
             levels
                 .iter()
-                .map(|&k| Pam::new(filters[k], filters[k], device))
+                .map(|&k| {
+                    let width = if self.pam_released {
+                        PamWidth::Released {
+                            base: self.base_filters,
+                        }
+                    } else {
+                        PamWidth::Half
+                    };
+                    Pam::new(filters[k], filters[k], width, device)
+                })
                 .collect()
         } else {
             Vec::new()
@@ -188,6 +201,32 @@ mod tests {
     use burn::backend::{Autodiff, Flex};
 
     type B = Autodiff<Flex>;
+
+    #[test]
+    fn pam_widths_half_or_as_released() {
+        let device = Default::default();
+        let inner = |released: bool| {
+            let net: UNet<B> = UNetConfig::new(2, 3)
+                .with_pam(true)
+                .with_pam_released(released)
+                .init(&device);
+            net.gates
+                .iter()
+                .map(|g| (g.psi.weight.dims()[1], g.num_params()))
+                .collect::<Vec<_>>()
+        };
+        let (half, released) = (inner(false), inner(true));
+        let widths = |w: &[(usize, usize)]| w.iter().map(|(i, _)| *i).collect::<Vec<_>>();
+        assert_eq!(
+            widths(&half),
+            [128, 64, 32, 16],
+            "base 32, deepest to finest"
+        );
+        assert_eq!(widths(&released), [128, 64, 32, 32]);
+        // Equal widths: the released gate adds a BatchNorm after each projection (γ, β and
+        // the two running statistics, per channel).
+        assert_eq!(released[0].1, half[0].1 + 2 * 4 * 128);
+    }
 
     /// A fixed input: tests in one process must not draw from burn's shared random stream
     /// while others build seeded models.

@@ -37,6 +37,7 @@ use crate::atomic::StagedDir;
 use crate::das::weighting::WeightingState;
 use crate::error::{Error, Result};
 use crate::model::unet::{UNet, UNetConfig};
+use crate::train::config::OptimizerSettings;
 
 /// The optimiser a checkpoint holds.
 pub type AdamOf<B> = OptimizerAdaptor<Adam, UNet<B>, B>;
@@ -276,9 +277,18 @@ pub struct Checkpoint<B: AutodiffBackend> {
     pub state: TrainState,
 }
 
-/// Read and verify the checkpoint in `dir`, rebuilding model and optimiser on `device`.
+/// A fresh Adam with `settings` (lr is given per step).
+pub fn new_adam<B: AutodiffBackend>(settings: &OptimizerSettings) -> AdamOf<B> {
+    burn::optim::AdamConfig::new()
+        .with_epsilon(settings.epsilon as f32)
+        .init()
+}
+
+/// Read and verify the checkpoint in `dir`, rebuilding model and optimiser (with `optimizer`'s
+/// settings, which the Adam state does not record) on `device`.
 pub fn load_checkpoint<B: AutodiffBackend>(
     dir: &Path,
+    optimizer: &OptimizerSettings,
     device: &B::Device,
 ) -> Result<Checkpoint<B>> {
     let (file, contents) = read_verified(dir)?;
@@ -352,7 +362,7 @@ pub fn load_checkpoint<B: AutodiffBackend>(
             layout.ids.len()
         )));
     }
-    let optimizer: AdamOf<B> = burn::optim::AdamConfig::new().init();
+    let optimizer: AdamOf<B> = new_adam::<B>(optimizer);
     let mut record = optimizer.to_record();
     for (id, item) in layout.ids.iter().zip(per_param) {
         if let Some(item) = item {
@@ -434,7 +444,7 @@ mod tests {
         let device = Default::default();
         (
             config.init_seeded(42, &device),
-            burn::optim::AdamConfig::new().init(),
+            new_adam::<B>(&OptimizerSettings::default()),
         )
     }
 
@@ -490,8 +500,12 @@ mod tests {
         assert_eq!(straight[0], straight[1]);
 
         // Stopping after epoch 1 and resuming from the checkpoint.
-        let resumed =
-            load_checkpoint::<B>(&tmp.path().join("after1-0"), &Default::default()).unwrap();
+        let resumed = load_checkpoint::<B>(
+            &tmp.path().join("after1-0"),
+            &Default::default(),
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(resumed.state, state(1));
         assert_eq!(resumed.config, config);
         let mut opt = resumed.optimizer;
@@ -509,13 +523,13 @@ mod tests {
         let (model, opt) = fresh(&config);
         let dir = tmp.path().join("ck");
         save_checkpoint(&dir, &config, &model, &opt, &state(0)).unwrap();
-        assert!(load_checkpoint::<B>(&dir, &Default::default()).is_ok());
+        assert!(load_checkpoint::<B>(&dir, &Default::default(), &Default::default()).is_ok());
 
         let good = std::fs::read(dir.join(MODEL)).unwrap();
         let mut bytes = good.clone();
         bytes[10] ^= 1;
         std::fs::write(dir.join(MODEL), &bytes).unwrap();
-        let err = load_checkpoint::<B>(&dir, &Default::default())
+        let err = load_checkpoint::<B>(&dir, &Default::default(), &Default::default())
             .err()
             .unwrap()
             .to_string();
@@ -523,7 +537,7 @@ mod tests {
         std::fs::write(dir.join(MODEL), &good).unwrap();
 
         std::fs::remove_file(dir.join(OPTIMIZER)).unwrap();
-        let err = load_checkpoint::<B>(&dir, &Default::default())
+        let err = load_checkpoint::<B>(&dir, &Default::default(), &Default::default())
             .err()
             .unwrap()
             .to_string();
@@ -535,11 +549,11 @@ mod tests {
         let device = Default::default();
         let config = asan_config(4, true, true);
         let (parent, _) = fresh(&config);
-        let parent = run_epoch(parent, &mut burn::optim::AdamConfig::new().init(), 0);
+        let parent = run_epoch(parent, &mut new_adam::<B>(&OptimizerSettings::default()), 0);
         let before = model_bytes(&parent);
         let child = fork(&parent, &config, &device);
         assert!(model_bytes(&child) == before, "the child is not a copy");
-        let child = run_epoch(child, &mut burn::optim::AdamConfig::new().init(), 1);
+        let child = run_epoch(child, &mut new_adam::<B>(&OptimizerSettings::default()), 1);
         assert_ne!(model_bytes(&child), before);
         assert!(
             model_bytes(&parent) == before,

@@ -55,6 +55,14 @@ pub struct TrainConfig {
     pub alpha: Option<Vec<f64>>,
     #[serde(default)]
     pub loss: LossSettings,
+    /// The network's Adam.
+    #[serde(default)]
+    pub optimizer: OptimizerSettings,
+    /// The PAM gates' inner width (ASAN): `half` the skip's channels (the paper's Eq. 10 with
+    /// nothing more said), or `released` (the authors' code: 128/64/32/32 at base 32, BN after
+    /// both projections).
+    #[serde(default)]
+    pub pam_width: PamWidth,
     #[serde(default)]
     pub augment: AugmentConfig,
     #[serde(default)]
@@ -69,9 +77,58 @@ pub struct TrainConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LossSettings {
     pub dice_smooth: Option<f64>,
+    /// Count the background class in the Dice (the released code does; Eq. 1 does not).
     pub dice_background: Option<bool>,
+    /// How the per-class Dice losses combine: `mean` (default; the paper's Eq. 1 averages) or
+    /// `sum` (the released code), which also weighs Dice more against λ_CE·CE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dice_reduction: Option<DiceReduction>,
     /// λ_CE; default 0.25 for ASAN (Eq. 3), 0 for CASN (Dice only, Eq. 1).
     pub ce_weight: Option<f64>,
+    /// λ_CE in the auto-weighted epochs; default: `ce_weight` throughout, as the paper has it.
+    /// The released code uses 0.2 before the search and 0 during it (`ce_weight` 0.2,
+    /// `ce_weight_auto` 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ce_weight_auto: Option<f64>,
+}
+
+/// How the Dice losses of the counted classes combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiceReduction {
+    #[default]
+    Mean,
+    Sum,
+}
+
+/// The network's Adam. The paper says Adam with lr 1e-3 (§4.2) and leaves the rest to PyTorch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerSettings {
+    /// ε in Adam's denominator: default 1e-8, PyTorch's (the authors' framework); burn's own
+    /// default is 1e-5.
+    pub epsilon: f64,
+    /// Give each auto-weighted phase a fresh Adam state when it starts (the released code
+    /// builds a new optimiser there); default false: the fixed phase's moments carry on.
+    pub reset_at_auto: bool,
+}
+
+impl Default for OptimizerSettings {
+    fn default() -> Self {
+        OptimizerSettings {
+            epsilon: 1e-8,
+            reset_at_auto: false,
+        }
+    }
+}
+
+/// The PAM gates' inner width (`model::pam`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PamWidth {
+    #[default]
+    Half,
+    Released,
 }
 
 fn default_base() -> usize {
@@ -129,10 +186,38 @@ impl TrainConfig {
         for (field, value) in [
             ("loss.dice_smooth", self.loss.dice_smooth),
             ("loss.ce_weight", self.loss.ce_weight),
+            ("loss.ce_weight_auto", self.loss.ce_weight_auto),
         ] {
             if value.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
                 return Err(Error::invalid(field, "must be a non-negative number"));
             }
+        }
+        if !(self.optimizer.epsilon.is_finite() && self.optimizer.epsilon > 0.0) {
+            return Err(Error::invalid(
+                "optimizer.epsilon",
+                "must be a positive number",
+            ));
+        }
+        let searches = self.weighting.as_ref().is_some_and(|w| w.is_search());
+        if self.optimizer.reset_at_auto && !searches {
+            return Err(Error::invalid(
+                "optimizer.reset_at_auto",
+                "resets Adam when auto-weighted epochs start; this config has none (weighting \
+                 `das`, `norl` or `genetic`)",
+            ));
+        }
+        if self.loss.ce_weight_auto.is_some() && !searches {
+            return Err(Error::invalid(
+                "loss.ce_weight_auto",
+                "is λ_CE in auto-weighted epochs; this config has none (weighting `das`, \
+                 `norl` or `genetic`)",
+            ));
+        }
+        if self.pam_width != PamWidth::Half && !(self.is_asan() && self.pam()) {
+            return Err(Error::invalid(
+                "pam_width",
+                "shapes PAM gates; this network has none",
+            ));
         }
         let alpha = self.alpha();
         if alpha.iter().sum::<f64>() <= 0.0 {
@@ -225,7 +310,11 @@ impl TrainConfig {
         match &self.weighting {
             Some(w) if w.is_auto(epoch) => EpochKind::Auto,
             Some(w) if w.kind == crate::das::weighting::WeightingKind::Gradient => {
-                EpochKind::LearningAlpha
+                if w.in_warmup(epoch) {
+                    EpochKind::Fixed
+                } else {
+                    EpochKind::LearningAlpha
+                }
             }
             _ => EpochKind::Fixed,
         }

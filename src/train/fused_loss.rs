@@ -74,6 +74,7 @@ fn autodiff_loss(
         &HybridSettings {
             dice_smooth: config.dice_smooth,
             dice_background: config.dice_background,
+            dice_sum: config.dice_sum,
             ce_weight: config.ce_weight,
         },
     );

@@ -1,12 +1,13 @@
 //! Segmentation losses (§3.1 Eq. 1, §3.2 Eq. 3–4).
 //!
-//! - Soft Dice, per sample and class: `1 − (2·Σ p·g + ε) / (Σ p + Σ g + ε)` over the pixels, with
-//!   p the softmax probability and g the one-hot target, averaged over classes and samples. The
-//!   paper's Dice (Eq. 1) is over the foreground classes; the released code also counts the
-//!   background class, which `dice_background` switches on.
+//! - Soft Dice (Eq. 1), per sample and class: `1 − (2·Σ p·g + ε) / (Σ p + Σ g + ε)` over the
+//!   pixels, with p the softmax probability and g the one-hot target, averaged over the
+//!   foreground classes and the samples. The released code instead sums over the classes,
+//!   background included: `dice_sum` and `dice_background` (each its own option).
 //! - Cross-entropy: the mean over pixels of `−log softmax(logits)[target]`.
-//! - Hybrid (Eq. 3): `Dice + λ_CE · CE`, λ_CE = 0.25 (the released code uses 0 during the
-//!   auto-weighted epochs; set `ce_weight` to 0 for that).
+//! - Hybrid (Eq. 3): `Dice + λ_CE · CE`, λ_CE = 0.25. The released code uses 0.2 before the
+//!   search and 0 during it; the training config chooses λ_CE per phase
+//!   (`loss.ce_weight_auto`), this module takes the epoch's value.
 //! - Deep supervision (Eq. 4): `Σ_l α_l · L_l` over the heads, with Σ α_l = 1.
 
 use burn::config::Config;
@@ -23,9 +24,12 @@ pub struct LossConfig {
     /// 0 by 0.
     #[config(default = 1e-5)]
     pub dice_smooth: f64,
-    /// Count the background class in the Dice mean (the released code does; the paper does not).
+    /// Count the background class in the Dice (the released code does; the paper does not).
     #[config(default = false)]
     pub dice_background: bool,
+    /// Sum the counted classes' Dice losses (the released code) rather than average them.
+    #[config(default = false)]
+    pub dice_sum: bool,
     /// λ_CE.
     #[config(default = 0.25)]
     pub ce_weight: f64,
@@ -60,7 +64,13 @@ pub fn soft_dice<B: Backend>(
         .reshape([batch, classes]);
     let dice = (inter * 2.0 + config.dice_smooth) / (total + config.dice_smooth);
     let first = usize::from(!config.dice_background && classes > 1);
-    dice.narrow(1, first, classes - first).mean().neg() + 1.0
+    let loss = dice.narrow(1, first, classes - first).mean().neg() + 1.0;
+    if config.dice_sum {
+        // Σ_c (1 − D_c) averaged over samples: k times the mean over k classes.
+        loss * (classes - first) as f64
+    } else {
+        loss
+    }
 }
 
 /// Mean pixel-wise cross-entropy of `logits` against `target`.
@@ -156,7 +166,7 @@ mod tests {
     }
 
     #[test]
-    fn background_option_changes_the_dice_mean() {
+    fn background_and_sum_options_change_the_dice_reduction() {
         let device = Default::default();
         // Uniform logits over 3 classes, every pixel labelled 0: the background class is
         // predicted at 1/3 everywhere, the absent classes too.
@@ -168,12 +178,23 @@ mod tests {
         let fg = value(soft_dice(logits.clone(), target.clone(), &config));
         assert!((fg - (1.0 - 3.0 / 7.0)).abs() < 1e-6, "{fg}");
         let all = value(soft_dice(
+            logits.clone(),
+            target.clone(),
+            &config.clone().with_dice_background(true),
+        ));
+        let want = 1.0 - (11.0 / 19.0 + 2.0 * 3.0 / 7.0) / 3.0;
+        assert!((all - want).abs() < 1e-6, "{all} vs {want}");
+        // Summed as released: Σ_c (1 − D_c) over the counted classes.
+        let config = config.with_dice_sum(true);
+        let fg_sum = value(soft_dice(logits.clone(), target.clone(), &config));
+        assert!((fg_sum - 2.0 * (1.0 - 3.0 / 7.0)).abs() < 1e-6, "{fg_sum}");
+        let all_sum = value(soft_dice(
             logits,
             target,
             &config.with_dice_background(true),
         ));
-        let want = 1.0 - (11.0 / 19.0 + 2.0 * 3.0 / 7.0) / 3.0;
-        assert!((all - want).abs() < 1e-6, "{all} vs {want}");
+        let want = (1.0 - 11.0 / 19.0) + 2.0 * (1.0 - 3.0 / 7.0);
+        assert!((all_sum - want).abs() < 1e-6, "{all_sum} vs {want}");
     }
 
     #[test]
@@ -203,8 +224,10 @@ mod tests {
             .collect();
         let labels: Vec<i64> = (0..2 * 4 * 5).map(|i| (i * 7 % 3) as i64).collect();
         let target = Tensor::<A, 3, Int>::from_data(TensorData::new(labels, [2, 4, 5]), &device);
-        for background in [false, true] {
-            let config = LossConfig::new().with_dice_background(background);
+        for (background, sum) in [(false, false), (true, false), (false, true), (true, true)] {
+            let config = LossConfig::new()
+                .with_dice_background(background)
+                .with_dice_sum(sum);
             let run = |fused: bool| {
                 let logits = Tensor::<A, 4>::from_data(
                     TensorData::new(values.clone(), [2, 3, 4, 5]),

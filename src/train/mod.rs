@@ -9,6 +9,8 @@ pub mod epoch;
 pub mod fused_loss;
 pub mod learned_alpha;
 pub mod loss;
+#[cfg(test)]
+mod protocol_tests;
 pub mod run;
 pub mod run_dir;
 pub mod samples;

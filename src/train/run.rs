@@ -115,7 +115,7 @@ fn reopen<B: AutodiffBackend>(
             ),
         ));
     }
-    let ck = load_checkpoint::<B>(latest, session.device)?;
+    let ck = load_checkpoint::<B>(latest, &session.config.optimizer, session.device)?;
     if config.weighting.is_some() && ck.state.weighting().is_none() {
         return Err(Error::input(latest, "no weighting state in the checkpoint"));
     }

@@ -14,21 +14,26 @@
 //! - [`auto_epoch`]: K samples and the update in one process, keeping only the best child in
 //!   memory (what `awsnet train` runs).
 //!
-//! Every step is deterministic in (run seed, epoch): the children of an epoch see the same batches
-//! and augmentations, so they differ in α alone (a paired comparison).
+//! Every step is deterministic in (run seed, epoch): by default the children of an epoch see the
+//! same batches and augmentations, so they differ in α alone (a paired comparison); with
+//! `weighting.child_batches: own` (the released code) each child shuffles and augments with its
+//! own seed, derived from the epoch's and its index.
 
 use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use super::checkpoint::{fork, AdamOf, StateExtra, TrainState};
-use super::config::{epoch_seed, EpochKind, EpochRecord, TrainConfig, ValidationDice};
+use super::checkpoint::{fork, new_adam, AdamOf, StateExtra, TrainState};
+use super::config::{
+    epoch_seed, DiceReduction, EpochKind, EpochRecord, PamWidth, TrainConfig, ValidationDice,
+};
 use super::epoch::{train_epoch, validate, EpochSettings};
 use super::learned_alpha::train_epoch_learning_alpha;
 use super::loss::LossConfig;
 use super::samples::{split_samples, Sample};
 use crate::das::weighting::{
-    Candidate, Conclusion, GradientRecord, Score, WeightingConfig, WeightingLine, WeightingState,
+    Candidate, ChildBatches, Conclusion, GradientRecord, Score, WeightingConfig, WeightingLine,
+    WeightingState,
 };
 use crate::data::cases::load_all;
 use crate::error::{Error, Result};
@@ -48,6 +53,7 @@ pub fn model_config(config: &TrainConfig) -> UNetConfig {
         None => stage_config(config.base_filters),
     };
     base.with_pam(config.pam())
+        .with_pam_released(config.pam_width == PamWidth::Released)
         .with_deep_supervision(config.deep_supervision())
 }
 
@@ -59,6 +65,7 @@ pub fn loss_config(config: &TrainConfig) -> LossConfig {
     LossConfig::new()
         .with_dice_smooth(config.loss.dice_smooth.unwrap_or(d.dice_smooth))
         .with_dice_background(config.loss.dice_background.unwrap_or(d.dice_background))
+        .with_dice_sum(config.loss.dice_reduction == Some(DiceReduction::Sum))
         .with_ce_weight(config.loss.ce_weight.unwrap_or(ce))
 }
 
@@ -122,7 +129,7 @@ impl<'a, B: AutodiffBackend> Session<'a, B> {
         let model = self
             .model_config
             .init_seeded::<B>(seed::derive(config.seed, "init", 0), self.device);
-        let optimizer: AdamOf<B> = burn::optim::AdamConfig::new().init();
+        let optimizer = new_adam::<B>(&config.optimizer);
         Trainee {
             model,
             optimizer,
@@ -137,14 +144,20 @@ impl<'a, B: AutodiffBackend> Session<'a, B> {
         }
     }
 
-    /// The settings of epoch `epoch` (0-based) with the config's own α.
-    fn settings(&self, epoch: u64) -> EpochSettings {
+    /// The settings of epoch `epoch` (0-based) with the config's own α; λ_CE is the
+    /// auto-weighted phase's in an auto-weighted epoch.
+    pub(crate) fn settings(&self, epoch: u64) -> EpochSettings {
         let config = self.config;
+        let mut loss = self.loss.clone();
+        if let (EpochKind::Auto, Some(ce)) = (config.epoch_kind(epoch), config.loss.ce_weight_auto)
+        {
+            loss.ce_weight = ce;
+        }
         EpochSettings {
             batch_size: config.batch_size,
             learning_rate: config.learning_rate,
             alpha: config.alpha(),
-            loss: self.loss.clone(),
+            loss,
             augment: config.augment,
             seed: epoch_seed(config.seed, epoch),
         }
@@ -355,10 +368,22 @@ pub fn sample<B: AutodiffBackend>(
     progress: &dyn Progress,
 ) -> Option<Child<B>> {
     let model = fork(&parent.model, &session.model_config, session.device);
-    let mut optimizer = parent.optimizer.clone();
+    let config = session.config;
+    let first_auto = config.weighting.as_ref().map(|w| w.epochs_fixed) == Some(parent.state.epoch);
+    let mut optimizer = if config.optimizer.reset_at_auto && first_auto {
+        new_adam::<B>(&config.optimizer)
+    } else {
+        parent.optimizer.clone()
+    };
+    let epoch = session.settings(parent.state.epoch);
+    let seed = match session.weighting().map(|w| w.child_batches) {
+        Ok(ChildBatches::Own) => seed::derive(epoch.seed, "child", candidate.index as u64),
+        _ => epoch.seed,
+    };
     let settings = EpochSettings {
         alpha: candidate.alpha.to_vec(),
-        ..session.settings(parent.state.epoch)
+        seed,
+        ..epoch
     };
     let (model, loss) = train_epoch(
         model,
