@@ -14,7 +14,7 @@ use crate::data::cases::{discover, load_case};
 use crate::data::nifti_write::write_labels;
 use crate::error::{Error, Result};
 use crate::grid::task::{ChildResult, ComputeRecord, Engine};
-use crate::infer::pipeline::{load_deployed, predict_case, Deployed};
+use crate::infer::pipeline::{load_deployed, predict_case, Deployed, InferOptions};
 use crate::kernels::conv3x3::Kernel;
 use crate::model::unet::UNet;
 use crate::progress::Silent;
@@ -163,6 +163,7 @@ impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
         networks: [Deployed; 4],
         cases: &Path,
         ids: &[String],
+        options: InferOptions,
         out: &Path,
     ) -> Result<()> {
         let pipeline = load_deployed::<B>(networks, &self.device)?;
@@ -175,7 +176,7 @@ impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
                 .find(|c| &c.id == id)
                 .ok_or_else(|| Error::case(id, format!("not found in {}", cases.display())))?;
             let case = load_case(files)?;
-            let labels = predict_case(&pipeline, &case, false, &device);
+            let labels = predict_case(&pipeline, &case, options, &device);
             write_labels(
                 &staged.file(&format!("{}_pred.nii.gz", case.id)),
                 &labels,

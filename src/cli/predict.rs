@@ -11,7 +11,7 @@ use awsnet::atomic::StagedDir;
 use awsnet::backend::{check_cuda, DeviceChoice};
 use awsnet::data::cases::{discover, load_case};
 use awsnet::data::nifti_write::write_labels;
-use awsnet::infer::pipeline::{load_pipeline, predict_case};
+use awsnet::infer::pipeline::{load_pipeline, predict_case, InferOptions};
 use awsnet::train::deploy::Deploy;
 
 #[derive(Args)]
@@ -28,6 +28,10 @@ pub struct PredictArgs {
     /// Remove scar components under 60 pixels and edema components under 200, per slice
     #[arg(long)]
     clean_small: bool,
+    /// Box only the coarse LV mask's largest connected component when cutting the ROI, so a
+    /// stray blob cannot stretch it (the paper boxes the whole mask)
+    #[arg(long)]
+    largest_component: bool,
     /// Which checkpoint of scar/ and scar_edema/ predicts: default (an auto-weighted run's
     /// final parent, a fixed-weight run's best validation epoch), latest, best, best_auto
     #[arg(long, value_enum, default_value = "default")]
@@ -72,7 +76,11 @@ fn run_on<B: AutodiffBackend>(
     let mut staged = StagedDir::new(&args.out)?;
     for files in &cases {
         let case = load_case(files)?;
-        let labels = predict_case(&pipeline, &case, args.clean_small, &device);
+        let options = InferOptions {
+            largest_component: args.largest_component,
+            clean_small: args.clean_small,
+        };
+        let labels = predict_case(&pipeline, &case, options, &device);
         let name = format!("{}_pred.nii.gz", case.id);
         write_labels(&staged.file(&name), &labels, &case.header)?;
         bar.advance(1);

@@ -3,14 +3,17 @@
 //! Dice the K trained children reach.
 //!
 //! - Policy: per supervision layer l, logits θ_l ∈ R³ and π_l = softmax(θ_l) over the moves
-//!   Δβ ∈ {−step, 0, +step}; the layers draw independently.
+//!   Δβ ∈ {−step, 0, +step}; the layers draw independently, so the joint probability of a
+//!   sample is `g = Π_l π_l(a_l)` and `log g = Σ_l log π_l(a_l)` (Eq. 5 → Eq. 6).
 //! - A sample j: β_j = β + Δβ_j, α_j = softmax(β_j), the deep-supervision weights its child
 //!   trains with.
-//! - Reward `R_j = (ε_j + 0.04)³` for the child's validation Dice ε_j.
-//! - Baseline `B_t = (1 − γ)·B_{t−1} + γ·mean_j R_j`; at the first update `B_{t−1}` is taken to
-//!   be that epoch's mean reward, as the released code does.
-//! - Update: Adam descends `L(θ) = −(1/K) Σ_j (R_j − B_t) Σ_l log π_l(a_jl)`, whose gradient is
-//!   `−(1/K) Σ_j (R_j − B_t)(onehot(a_jl) − π_l)` (K: the results received).
+//! - Reward `R_j = (ε_j + 0.04)³` for the child's validation Dice ε_j (Eq. 7).
+//! - Baseline `B_t = (1 − γ)·B_{t−1} + γ·mean_j R_j` (Eq. 9); at the first update `B_{t−1}` is
+//!   taken to be that epoch's mean reward, as the released code does (the paper leaves B_0 open).
+//! - Update (Eq. 8, the ascent of Eq. 6 with the baseline subtracted from the reward): Adam
+//!   descends `L(θ) = −(1/K) Σ_j (R_j − B_t) Σ_l log π_l(a_jl)`, whose gradient is
+//!   `−(1/K) Σ_j (R_j − B_t)(onehot(a_jl) − π_l)` (K: the results received). The paper writes a
+//!   plain step `θ + η·∇`; Adam as that step's optimiser is what the released code uses.
 //! - The best child by ε (lowest index on ties) becomes the next parent, β included.
 //!
 //! Everything here is plain numbers and serialisable: the controller never sees a tensor, so a
@@ -192,7 +195,7 @@ pub fn softmax<const N: usize>(v: &[f64; N]) -> [f64; N] {
     std::array::from_fn(|i| e[i] / sum)
 }
 
-/// ∂/∂θ log softmax(θ)[a] = onehot(a) − softmax(θ).
+/// ∂/∂θ log softmax(θ)[a] = onehot(a) − softmax(θ): the ∇_θ log p term of Eq. 6 and 8.
 pub fn log_prob_gradient(theta: &[f64; ACTIONS], action: usize) -> [f64; ACTIONS] {
     let pi = softmax(theta);
     std::array::from_fn(|i| f64::from(u8::from(i == action)) - pi[i])
@@ -205,7 +208,7 @@ fn entropy(p: &[f64; ACTIONS]) -> f64 {
         .sum::<f64>()
 }
 
-/// The reward of a validation Dice.
+/// The reward of a validation Dice (Eq. 7: the cube sharpens the differences between children).
 pub fn reward(dice: f64, config: &ControllerConfig) -> f64 {
     (dice + config.reward_offset).powi(3)
 }
@@ -324,9 +327,10 @@ fn conclude_epoch(
     let k = results.len() as f64;
     let mean_reward = rewards.iter().sum::<f64>() / k;
     let previous = state.baseline.unwrap_or(mean_reward);
+    // Eq. 9.
     let baseline = (1.0 - config.gamma) * previous + config.gamma * mean_reward;
 
-    // Gradient of L(θ) = −(1/K) Σ_j (R_j − B) Σ_l log π_l(a_jl).
+    // Eq. 8 as a loss to descend: L(θ) = −(1/K) Σ_j (R_j − B) Σ_l log π_l(a_jl).
     let mut grad = [[0.0f64; ACTIONS]; LAYERS];
     for (r, reward) in results.iter().zip(&rewards) {
         let advantage = reward - baseline;

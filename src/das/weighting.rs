@@ -49,7 +49,8 @@ pub enum WeightingKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScoreDice {
-    /// Mean over validation slices, a slice empty in both counting 1 (the released code).
+    /// Mean over validation slices, a slice empty in both counting 1 (the default; the paper
+    /// says only "the Dice metric calculated on the validation set").
     #[default]
     PerSlice,
     /// Mean over validation cases of the Dice of each case's slices together.

@@ -36,8 +36,10 @@ use crate::stop::Stop;
 
 /// The sample and update stages of the search that begins with sample stage `first`, in order.
 pub fn chain<'a>(plan: &'a Plan, first: &str) -> Result<Vec<(&'a Stage, &'a Stage)>> {
-    let method = match plan.stage(first).map(|s| &s.work) {
-        Some(Work::Sample { method, .. }) => method,
+    let (method, replicate) = match plan.stage(first).map(|s| &s.work) {
+        Some(Work::Sample {
+            method, replicate, ..
+        }) => (method, *replicate),
         _ => {
             return Err(Error::invalid(
                 "--stage",
@@ -51,11 +53,17 @@ pub fn chain<'a>(plan: &'a Plan, first: &str) -> Result<Vec<(&'a Stage, &'a Stag
             .iter()
             .filter_map(|s| match &s.work {
                 Work::Sample {
-                    method: m, epoch, ..
-                } if want_sample && m == method => Some((*epoch, s)),
+                    method: m,
+                    replicate: r,
+                    epoch,
+                    ..
+                } if want_sample && m == method && *r == replicate => Some((*epoch, s)),
                 Work::Update {
-                    method: m, epoch, ..
-                } if !want_sample && m == method => Some((*epoch, s)),
+                    method: m,
+                    replicate: r,
+                    epoch,
+                    ..
+                } if !want_sample && m == method && *r == replicate => Some((*epoch, s)),
                 _ => None,
             })
             .collect();

@@ -13,6 +13,7 @@ pub mod history;
 pub mod inputs;
 pub mod objects;
 pub mod overrides;
+pub mod patch;
 pub mod plan;
 pub mod results;
 pub mod seeds;

@@ -18,6 +18,9 @@
 //! - Every seed is in the work: a member's training seed derives from the job's seed and the
 //!   member's index (`super::seeds`), so the same member trains identically in whichever stage
 //!   runs its epochs.
+//! - With `replicates` > 1 each method's chain up to `predict` is planned once per replicate
+//!   (`pam_das/seed2/warmup`, …), its members seeded from the replicate's seed; one `evaluate`
+//!   takes every replicate's predictions and compares each case's mean over them.
 //!
 //! Planning reads no file: it is a pure function of the spec and the gathered [`Inputs`], and
 //! takes milliseconds for grids of 10⁴ tasks (`cargo bench --bench plan_grid`).
@@ -48,6 +51,9 @@ pub enum Work {
     /// a whole schedule, or a search's fixed warm-up.
     Train {
         method: String,
+        /// Which of the job's `replicates` (0: the first, absent from plans and stage ids).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        replicate: usize,
         configs: Vec<TrainConfig>,
         from: u64,
         until: u64,
@@ -55,27 +61,42 @@ pub enum Work {
     /// Children of auto-weighted epoch `epoch` (0-based): task = (member × 2 + net) × K + k.
     Sample {
         method: String,
+        /// Which of the job's `replicates` (0: the first, absent from plans and stage ids).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        replicate: usize,
         configs: Vec<TrainConfig>,
         epoch: u64,
     },
     /// Close auto-weighted epoch `epoch` for every member and net (one reducer task).
     Update {
         method: String,
+        /// Which of the job's `replicates` (0: the first, absent from plans and stage ids).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        replicate: usize,
         configs: Vec<TrainConfig>,
         epoch: u64,
     },
     /// Segment the test cases with member `task`'s networks, deployed as `deploy` says.
     Predict {
         method: String,
+        /// Which of the job's `replicates` (0: the first, absent from plans and stage ids).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        replicate: usize,
         members: usize,
         test: PathBuf,
         cases: Vec<String>,
         deploy: Deploy,
+        /// `InferOptions::largest_component`; absent from plans (and stage ids) when off.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        largest_component: bool,
     },
-    /// Vote the members (if several) and evaluate against the test labels (one task).
+    /// Vote the members (if several) and evaluate against the test labels (one task); with
+    /// several replicates, each replicate's prediction (one parent each), then their mean per case.
     Evaluate {
         method: String,
         members: usize,
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        replicates: usize,
         test: PathBuf,
         cases: Vec<String>,
         targets: Vec<Target>,
@@ -145,27 +166,33 @@ pub fn plan(job: &JobSpec, inputs: &Inputs) -> Result<Plan> {
     let fine = planner.casn(Network::CasnFine, "casn_fine")?;
     let mut evaluated = Vec::new();
     for method in &job.methods {
-        let trained = planner.asan(method)?;
         let members = planner.members(method);
-        let predicted = planner.add(
-            format!("{}/predict", method.name),
-            members,
-            vec![coarse.clone(), fine.clone(), trained],
-            Work::Predict {
-                method: method.name.clone(),
+        let mut predicted = Vec::with_capacity(job.replicates);
+        for replicate in 0..job.replicates {
+            let trained = planner.asan(method, replicate)?;
+            predicted.push(planner.add(
+                format!("{}/predict", planner.prefix(method, replicate)),
                 members,
-                test: inputs.test.dir.clone(),
-                cases: inputs.test.ids.clone(),
-                deploy: job.deploy,
-            },
-        );
+                vec![coarse.clone(), fine.clone(), trained],
+                Work::Predict {
+                    method: method.name.clone(),
+                    replicate,
+                    members,
+                    test: inputs.test.dir.clone(),
+                    cases: inputs.test.ids.clone(),
+                    deploy: job.deploy,
+                    largest_component: method.largest_component,
+                },
+            ));
+        }
         evaluated.push(planner.add(
             format!("{}/evaluate", method.name),
             1,
-            vec![predicted],
+            predicted,
             Work::Evaluate {
                 method: method.name.clone(),
                 members,
+                replicates: job.replicates,
                 test: inputs.test.dir.clone(),
                 cases: inputs.test.ids.clone(),
                 targets: job.evaluation.targets.clone(),
@@ -220,6 +247,16 @@ impl Planner<'_> {
         seeds::members_of(self.job, method)
     }
 
+    /// The start of a method's stage labels: `pam_das`, or `pam_das/seed2` for the second of
+    /// several replicates (counting from 1, as people do).
+    fn prefix(&self, method: &Method, replicate: usize) -> String {
+        if self.job.replicates > 1 {
+            format!("{}/seed{}", method.name, replicate + 1)
+        } else {
+            method.name.clone()
+        }
+    }
+
     fn casn(&mut self, net: Network, label: &str) -> Result<String> {
         let settings = match net {
             Network::CasnCoarse => &self.job.networks.casn_coarse,
@@ -239,9 +276,10 @@ impl Planner<'_> {
 
     /// The ASAN stages of `method`; returns the id of the last (whose outputs are the trained
     /// members).
-    fn asan(&mut self, method: &Method) -> Result<String> {
+    fn asan(&mut self, method: &Method, replicate: usize) -> Result<String> {
         let members = self.members(method);
-        let configs = self.member_configs(method, members)?;
+        let configs = self.member_configs(method, members, replicate)?;
+        let prefix = self.prefix(method, replicate);
         let tasks = members * ASAN_NETS.len();
         // Both nets of a member train one schedule (their searches advance epoch by epoch
         // together), so they must agree on its length.
@@ -259,11 +297,12 @@ impl Planner<'_> {
         let search = configs[0].weighting.as_ref().filter(|w| w.is_search());
         let Some(search) = search.cloned() else {
             return Ok(self.add(
-                format!("{}/train", method.name),
+                format!("{prefix}/train"),
                 tasks,
                 Vec::new(),
                 Work::Train {
                     method: method.name.clone(),
+                    replicate,
                     configs,
                     from: 0,
                     until: epochs,
@@ -271,11 +310,12 @@ impl Planner<'_> {
             ));
         };
         let mut last = self.add(
-            format!("{}/warmup", method.name),
+            format!("{prefix}/warmup"),
             tasks,
             Vec::new(),
             Work::Train {
                 method: method.name.clone(),
+                replicate,
                 configs: configs.clone(),
                 from: 0,
                 until: search.epochs_fixed,
@@ -283,21 +323,23 @@ impl Planner<'_> {
         );
         for epoch in search.epochs_fixed..epochs {
             let sampled = self.add(
-                format!("{}/sample[{}]", method.name, epoch + 1),
+                format!("{prefix}/sample[{}]", epoch + 1),
                 tasks * search.samples,
                 vec![last],
                 Work::Sample {
                     method: method.name.clone(),
+                    replicate,
                     configs: configs.clone(),
                     epoch,
                 },
             );
             last = self.add(
-                format!("{}/update[{}]", method.name, epoch + 1),
+                format!("{prefix}/update[{}]", epoch + 1),
                 1,
                 vec![sampled],
                 Work::Update {
                     method: method.name.clone(),
+                    replicate,
                     configs: configs.clone(),
                     epoch,
                 },
@@ -307,7 +349,12 @@ impl Planner<'_> {
     }
 
     /// One train config per member and net (task order: member × 2 + net).
-    fn member_configs(&self, method: &Method, members: usize) -> Result<Vec<TrainConfig>> {
+    fn member_configs(
+        &self,
+        method: &Method,
+        members: usize,
+        replicate: usize,
+    ) -> Result<Vec<TrainConfig>> {
         let jitter = if method.ensemble {
             self.job.ensemble.beta_jitter
         } else {
@@ -315,7 +362,7 @@ impl Planner<'_> {
         };
         let mut configs = Vec::with_capacity(members * ASAN_NETS.len());
         for member in 0..members {
-            let member_seed = seeds::member(self.job.seed, member);
+            let member_seed = seeds::member(seeds::replicate(self.job.seed, replicate), member);
             for net in ASAN_NETS {
                 let settings = match net {
                     Network::Scar => &self.job.networks.scar,
@@ -329,6 +376,10 @@ impl Planner<'_> {
                 }
                 config.weighting = method.weighting_config(&self.job.weighting, jitter);
                 config.sequences = method.sequences.clone();
+                if let Some(patch) = &method.train {
+                    let at = format!("methods.{}.train", method.name);
+                    config = super::patch::apply(&config, patch, &at)?;
+                }
                 config
                     .validate()
                     .map_err(|e| in_network(e, &format!("method {} ({net:?})", method.name)))?;
@@ -412,6 +463,18 @@ fn strip_paths(value: &mut serde_json::Value, dirs: &[String]) {
         Value::Object(map) => map.values_mut().for_each(|v| strip_paths(v, dirs)),
         _ => {}
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 fn digest(parts: &[&[u8]]) -> String {
@@ -548,6 +611,51 @@ mod tests {
         reseeded.seed = 9;
         let reseeded = ids(&reseeded, &inputs("/data", "h"));
         assert!(base.iter().all(|(label, id)| reseeded[label] != *id));
+    }
+
+    #[test]
+    fn replicates_plan_a_chain_each_with_its_own_seeds_and_one_evaluation() {
+        let mut replicated = job();
+        replicated.replicates = 2;
+        let plan = plan(&replicated, &inputs("/data", "h")).unwrap();
+        let stage = |label: &str| {
+            plan.stages
+                .iter()
+                .find(|s| s.label == label)
+                .unwrap_or_else(|| panic!("no {label} in {:?}", labels(&plan)))
+        };
+        let seed_of = |label: &str| match &stage(label).work {
+            Work::Train { configs, .. } => configs[0].seed,
+            other => panic!("{other:?}"),
+        };
+        assert_ne!(seed_of("base/seed1/train"), seed_of("base/seed2/train"));
+        // The first replicate is what a job without replicates trains.
+        assert_eq!(
+            seed_of("base/seed1/train"),
+            match &plan_of_job().stages[2].work {
+                Work::Train { configs, .. } => configs[0].seed,
+                other => panic!("{other:?}"),
+            }
+        );
+        let evaluate = stage("pam_das/evaluate");
+        assert_eq!(
+            evaluate.parents,
+            [
+                stage("pam_das/seed1/predict").id.clone(),
+                stage("pam_das/seed2/predict").id.clone()
+            ]
+        );
+        assert_eq!(
+            labels(&plan)
+                .iter()
+                .filter(|(l, _)| l.starts_with("casn"))
+                .count(),
+            2
+        );
+    }
+
+    fn plan_of_job() -> Plan {
+        plan(&job(), &inputs("/data", "h")).unwrap()
     }
 
     #[test]

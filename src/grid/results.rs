@@ -22,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::eval::stats::samples::Samples;
 use crate::eval::stats::{compare, CompareOptions};
 use crate::report::data::{
-    Change, Cost, CurvePoint, Deployed, MemberData, MethodData, NetData, Previous, ReportData,
-    Variant,
+    Change, Cost, CurvePoint, Deployed, MemberData, MethodData, NetData, Previous, Replicates,
+    ReportData, Variant,
 };
 use crate::report::figures::overlay::SliceRow;
 use crate::train::checkpoint::read_state;
@@ -51,9 +51,37 @@ struct SummaryFile {
 #[derive(Deserialize)]
 struct MethodEntry {
     eval: serde_json::Value,
-    /// The evaluate stage.
-    stage: String,
     deployed: Vec<Vec<DeployedRecord>>,
+    /// Present when the method was trained from several seeds.
+    #[serde(default)]
+    replicates: Option<ReplicatesEntry>,
+}
+
+#[derive(Deserialize)]
+struct ReplicatesEntry {
+    seeds: Vec<u64>,
+    /// Per replicate, its evaluation's `mean` table (target → metric → value).
+    mean: Vec<serde_json::Value>,
+}
+
+impl ReplicatesEntry {
+    fn dice(&self, targets: &[Target]) -> Replicates {
+        let dice = targets
+            .iter()
+            .map(|t| {
+                let each = self
+                    .mean
+                    .iter()
+                    .map(|m| m[t.name()]["dice"].as_f64().unwrap_or(f64::NAN))
+                    .collect();
+                (*t, each)
+            })
+            .collect();
+        Replicates {
+            seeds: self.seeds.clone(),
+            dice,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -84,7 +112,9 @@ pub fn gather(run: &Path) -> Result<ReportData> {
     for (name, value) in &summary.methods {
         let entry: MethodEntry = serde_json::from_value(value.clone())
             .map_err(|e| Error::input(&path, format!("methods.{name}: {e}")))?;
-        methods.push(method(&plan, &store, name, &entry)?);
+        let mut data = method(&plan, &store, name, &entry)?;
+        data.replicates = entry.replicates.as_ref().map(|r| r.dice(&summary.targets));
+        methods.push(data);
         entries.push((name.clone(), entry));
     }
     let costs = compute::gather(&plan, run);
@@ -139,12 +169,17 @@ fn method(plan: &Plan, store: &RunStore, name: &str, entry: &MethodEntry) -> Res
     let warmup = plan
         .stages
         .iter()
-        .find(|s| matches!(&s.work, Work::Train { method, .. } if method == name));
+        .find(|s| matches!(&s.work, Work::Train { method, replicate: 0, .. } if method == name));
     let last_update = plan
         .stages
         .iter()
         .filter_map(|s| match &s.work {
-            Work::Update { method, epoch, .. } if method == name => Some((*epoch, s)),
+            Work::Update {
+                method,
+                replicate: 0,
+                epoch,
+                ..
+            } if method == name => Some((*epoch, s)),
             _ => None,
         })
         .max_by_key(|(epoch, _)| *epoch)
@@ -167,6 +202,7 @@ fn method(plan: &Plan, store: &RunStore, name: &str, entry: &MethodEntry) -> Res
         variant: variant(spec),
         eval: entry.eval.clone(),
         members,
+        replicates: None,
     })
 }
 
@@ -321,11 +357,15 @@ fn slices(
             let file = prediction_of(entry, id).expect("checked above");
             let pred = read_labels(&store.root.join(file))?;
             predictions.push((name.clone(), slice_of(&pred, z, id)?));
+            // Beside the voted labels (`voted/`, or `seed1/voted/` with replicates) when the
+            // method is an ensemble.
             let agreed = store
-                .task_dir(&entry.stage, 0)
-                .join("agreement")
-                .join(format!("{id}_agreement.nii.gz"));
-            if agreed.exists() {
+                .root
+                .join(file)
+                .parent()
+                .and_then(Path::parent)
+                .map(|dir| dir.join("agreement").join(format!("{id}_agreement.nii.gz")));
+            if let Some(agreed) = agreed.filter(|p| p.exists()) {
                 let a = read_volume(&agreed)?;
                 agreement.push((name.clone(), slice_of(&a, z, id)?.mapv(|v| v as f32)));
             }

@@ -15,6 +15,18 @@ pub fn casn(job: u64) -> u64 {
     derive(job, "casn", 0)
 }
 
+/// The seed replicate `replicate` of the methods trains from: the job's own for the first, so
+/// a job with one replicate plans as it always has; a derived one for the others. Members'
+/// seeds derive from it ([`member`]); the CASNs, the case splits and the statistics keep the
+/// job's seed, so every replicate is tested on the same cases behind the same CASNs.
+pub fn replicate(job: u64, replicate: usize) -> u64 {
+    if replicate == 0 {
+        job
+    } else {
+        derive(job, "replicate", replicate as u64)
+    }
+}
+
 /// Ensemble member `member`'s training seed (member 0 for single-network methods).
 pub fn member(job: u64, member: usize) -> u64 {
     derive(job, "asan", member as u64)

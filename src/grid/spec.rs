@@ -45,6 +45,11 @@ pub struct JobSpec {
     pub ensemble: Ensemble,
     /// The variants compared, in order: the first is the reference of the default comparisons.
     pub methods: Vec<Method>,
+    /// How many times each method is trained, each time from another seed (`seeds::replicate`);
+    /// the comparisons pair each case's metric averaged over the replicates, and the summary
+    /// gives each replicate's means and their spread. The CASNs and the case splits are shared.
+    #[serde(default = "one_replicate", skip_serializing_if = "is_one")]
+    pub replicates: usize,
     /// Which checkpoint of each ASAN is deployed for prediction.
     #[serde(default)]
     pub deploy: Deploy,
@@ -182,10 +187,29 @@ pub struct Method {
     /// The ASANs' input sequences (Table 3); absent: DE and T2.
     #[serde(default)]
     pub sequences: Option<Vec<Sequence>>,
+    /// Fields of this method's ASAN train configs, as a train config file names them, merged
+    /// over what the grid builds (`super::patch`): the protocol options, e.g.
+    /// `{"loss": {"ce_weight_auto": 0}}` or `{"weighting": {"controller": {"learning_rate": 0.1}}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<serde_json::Value>,
+    /// Cut each test slice's ROI around the coarse LV mask's largest connected component only
+    /// (`awsnet predict --largest-component`); off: around the whole mask, as the paper does.
+    /// Only prediction changes: a method that differs from another only here trains the same
+    /// networks bit for bit (seeds follow the run seed and the member, not the method).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub largest_component: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn one_replicate() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// Which checkpoint of a trained ASAN predicts the test cases (`train::deploy`).
@@ -275,6 +299,12 @@ impl JobSpec {
                     format!("{} names two methods", method.name),
                 ));
             }
+        }
+        if !(1..=50).contains(&self.replicates) {
+            return Err(Error::invalid(
+                "replicates",
+                format!("{} is not in 1..=50", self.replicates),
+            ));
         }
         if self.ensemble.members == 0 {
             return Err(Error::invalid("ensemble.members", "must be at least 1"));

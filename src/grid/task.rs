@@ -25,11 +25,12 @@ use crate::data::labels::Target;
 use crate::data::matching::CasePair;
 use crate::data::nifti_write::{write_f32, write_i16};
 use crate::error::{Error, Result};
-use crate::eval::evaluate::evaluate_pair;
+use crate::eval::evaluate::{evaluate_pair, CaseEvaluation};
+use crate::eval::metrics::MaskMetrics;
 use crate::eval::stats::samples::load_samples;
 use crate::eval::stats::{compare_family, CompareOptions, Comparison, Family};
 use crate::eval::summary::eval_json;
-use crate::infer::pipeline::Deployed;
+use crate::infer::pipeline::{Deployed, InferOptions};
 use crate::infer::vote::{match_inputs, vote_case, VoteRule};
 use crate::report::tables::{mean_std_table, p_value_table, render, Format, MethodEval, PValue};
 use crate::train::checkpoint::{read_state, StateExtra, TrainState};
@@ -66,6 +67,7 @@ pub trait Engine {
         networks: [Deployed; 4],
         cases: &Path,
         ids: &[String],
+        options: InferOptions,
         out: &Path,
     ) -> Result<()>;
 }
@@ -256,15 +258,23 @@ impl Task<'_> {
                 test,
                 cases,
                 deploy,
+                largest_component,
                 ..
-            } => self.predict(test, cases, *deploy)?,
+            } => {
+                let options = InferOptions {
+                    largest_component: *largest_component,
+                    clean_small: false,
+                };
+                self.predict(test, cases, *deploy, options)?
+            }
             Work::Evaluate {
                 members,
+                replicates,
                 test,
                 cases,
                 targets,
                 ..
-            } => self.evaluate(*members, test, cases, targets)?,
+            } => self.evaluate(*members, *replicates, test, cases, targets)?,
             Work::Stats {
                 methods,
                 comparisons,
@@ -441,7 +451,13 @@ impl Task<'_> {
         Ok(())
     }
 
-    fn predict(&self, test: &Path, cases: &[String], deploy: Deploy) -> Result<()> {
+    fn predict(
+        &self,
+        test: &Path,
+        cases: &[String],
+        deploy: Deploy,
+        options: InferOptions,
+    ) -> Result<()> {
         let member = self.index;
         let casn = |i: usize| -> Result<Deployed> {
             let stage = self.parent(i)?;
@@ -499,21 +515,52 @@ impl Task<'_> {
         let out = self.dir();
         write_json(&out.join("deployed.json"), &deployed)?;
         self.engine
-            .predict(networks, test, cases, &out.join("pred"))
+            .predict(networks, test, cases, options, &out.join("pred"))
     }
 
+    /// Evaluate the method's prediction or, with several replicates, each replicate's (in
+    /// `seed<r>/`, counting from 1) and then their mean per case (`eval::replicates`): the
+    /// task's `eval.json` is what the comparisons read either way.
     fn evaluate(
         &self,
         members: usize,
+        replicates: usize,
         test: &Path,
         cases: &[String],
         targets: &[Target],
     ) -> Result<()> {
-        let predicted = self.parent(0)?;
+        let out = self.dir();
+        if replicates == 1 {
+            let evaluated = self.evaluate_predicted(0, members, test, cases, targets, &out)?;
+            return write_json(&out.join("eval.json"), &eval_json(&evaluated, targets)?);
+        }
+        let mut each = Vec::with_capacity(replicates);
+        for replicate in 0..replicates {
+            let dir = out.join(replicate_dir(replicate));
+            let evaluated =
+                self.evaluate_predicted(replicate, members, test, cases, targets, &dir)?;
+            write_json(&dir.join("eval.json"), &eval_json(&evaluated, targets)?)?;
+            each.push(evaluated);
+        }
+        let mean = crate::eval::replicates::mean_per_case(&each)?;
+        write_json(&out.join("eval.json"), &eval_json(&mean, targets)?)
+    }
+
+    /// Vote (several members) and evaluate the predictions of parent `parent`, writing what
+    /// it votes under `out`.
+    fn evaluate_predicted(
+        &self,
+        parent: usize,
+        members: usize,
+        test: &Path,
+        cases: &[String],
+        targets: &[Target],
+        out: &Path,
+    ) -> Result<Vec<CaseEvaluation>> {
+        let predicted = self.parent(parent)?;
         let dirs: Vec<PathBuf> = (0..members)
             .map(|m| self.store.task_dir(&predicted.id, m).join("pred"))
             .collect();
-        let out = self.dir();
         let pred = if members > 1 {
             // Region by region (MyoPS codes), with each voxel's agreement beside the vote.
             let voted = out.join("voted");
@@ -554,7 +601,55 @@ impl Task<'_> {
             case.reference_file = relative(test, &pair.reference).display().to_string();
             evaluated.push(case);
         }
-        write_json(&out.join("eval.json"), &eval_json(&evaluated, targets)?)
+        Ok(evaluated)
+    }
+
+    /// A method evaluated over several replicates: each replicate's seed and mean metrics, and
+    /// per target and metric the mean and sample deviation of those means (the spread across
+    /// seeds). None for a single replicate.
+    fn replicates(&self, evaluated: &Stage) -> Result<Option<serde_json::Value>> {
+        let Work::Evaluate {
+            replicates,
+            targets,
+            ..
+        } = &evaluated.work
+        else {
+            return Ok(None);
+        };
+        if *replicates < 2 {
+            return Ok(None);
+        }
+        let dir = self.store.task_dir(&evaluated.id, 0);
+        let mut means = Vec::with_capacity(*replicates);
+        for replicate in 0..*replicates {
+            let path = dir.join(replicate_dir(replicate)).join("eval.json");
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+            let eval: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::input(&path, format!("not an evaluation: {e}")))?;
+            means.push(eval["mean"].clone());
+        }
+        let mut spread = serde_json::Map::new();
+        for target in targets {
+            let mut by_metric = serde_json::Map::new();
+            for metric in MaskMetrics::NAMES {
+                let values: Option<Vec<f64>> = means
+                    .iter()
+                    .map(|m| m[target.name()][metric].as_f64())
+                    .collect();
+                let Some(values) = values else { continue };
+                let (mean, sd) = crate::eval::replicates::spread(&values);
+                by_metric.insert(metric.into(), serde_json::json!({ "mean": mean, "sd": sd }));
+            }
+            spread.insert(target.name().into(), serde_json::Value::Object(by_metric));
+        }
+        let seeds: Vec<u64> = (0..*replicates)
+            .map(|r| plan_seeds::replicate(self.plan.job.seed, r))
+            .collect();
+        Ok(Some(serde_json::json!({
+            "seeds": seeds,
+            "mean": means,
+            "spread": spread,
+        })))
     }
 
     /// Which checkpoint (and epoch) each member of an evaluated method deployed, per network.
@@ -642,14 +737,15 @@ impl Task<'_> {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
             let eval: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| Error::input(&path, format!("not an evaluation: {e}")))?;
-            by_method.insert(
-                name.clone(),
-                serde_json::json!({
-                    "eval": eval,
-                    "stage": stage.id,
-                    "deployed": self.deployed(stage)?,
-                }),
-            );
+            let mut entry = serde_json::json!({
+                "eval": eval,
+                "stage": stage.id,
+                "deployed": self.deployed(stage)?,
+            });
+            if let Some(replicates) = self.replicates(stage)? {
+                entry["replicates"] = replicates;
+            }
+            by_method.insert(name.clone(), entry);
         }
         // The job as run, without its data directories: the cases are recorded by content
         // (`train_cases`, `test_cases`), so the summary does not depend on where they lie.
@@ -707,6 +803,11 @@ impl Task<'_> {
     }
 }
 
+/// Where an evaluate task keeps replicate `replicate`'s votes and evaluation (`seed1`, …).
+fn replicate_dir(replicate: usize) -> String {
+    format!("seed{}", replicate + 1)
+}
+
 /// One network a predict task deployed (`deployed.json`, and per member in the summary).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -746,8 +847,13 @@ struct Provenance<'a> {
 #[derive(Serialize)]
 struct Seeds {
     casn: u64,
-    /// Per ensemble member: the seed of its whole chain of training stages.
+    /// Per ensemble member: the seed of its whole chain of training stages (of the first
+    /// replicate).
     members: Vec<u64>,
+    /// With several replicates, each one's seed, from which its members' seeds derive as the
+    /// first replicate's derive from the job's seed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    replicates: Vec<u64>,
     test_split: u64,
     validation_split: u64,
     bootstrap: u64,
@@ -765,6 +871,10 @@ fn seeds(plan: &Plan) -> Seeds {
     Seeds {
         casn: plan_seeds::casn(job),
         members: (0..members).map(|m| plan_seeds::member(job, m)).collect(),
+        replicates: match plan.job.replicates {
+            1 => Vec::new(),
+            n => (0..n).map(|r| plan_seeds::replicate(job, r)).collect(),
+        },
         test_split: plan_seeds::test_split(job),
         validation_split: plan_seeds::validation_split(job),
         bootstrap: plan_seeds::bootstrap(job),

@@ -4,7 +4,8 @@
 //! Per slice (every sequence z-scored per slice first):
 //! 1. CASN coarse on the centre crop → LV-region mask;
 //! 2. the mask's bounding box plus the fine net's margin, squared → ROI (a slice where the coarse
-//!    net finds no LV is background throughout);
+//!    net finds no LV is background throughout); optionally the box of the mask's largest
+//!    connected component only, so a stray blob cannot stretch it (`--largest-component`);
 //! 3. CASN fine on the ROI → refined LV-region mask;
 //! 4. DE and T2 of the ROI multiplied by that mask (Eq. 2) → ASAN-S and ASAN-P;
 //! 5. merge, inside the LV region: scar (2221) where ASAN-S says scar; edema (1220) where ASAN-P

@@ -7,7 +7,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use ndarray::{Array2, Array3};
 
-use super::components::components;
+use super::components::{components, keep_largest};
 use crate::data::cases::{Case, Sequence};
 use crate::data::labels::Label;
 use crate::data::preprocess::{
@@ -26,6 +26,17 @@ use crate::train::samples::{Network, SampleGeometry};
 pub const MIN_SCAR_PIXELS: usize = 60;
 /// Edema components smaller than this (pixels) are removed by the optional clean-up.
 pub const MIN_EDEMA_PIXELS: usize = 200;
+
+/// Choices made at inference, not at training: both off by default, the paper's reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InferOptions {
+    /// Keep only the coarse LV mask's largest connected component before its bounding box is
+    /// taken (step 2), so a stray false-positive blob cannot stretch the ROI. The paper boxes
+    /// the whole coarse mask.
+    pub largest_component: bool,
+    /// Remove small scar and edema components per slice (step 6).
+    pub clean_small: bool,
+}
 
 /// One trained network and the geometry and inputs it was trained with.
 pub struct Stage<B: Backend> {
@@ -176,7 +187,7 @@ fn classes<B: Backend>(
 pub fn predict_case<B: Backend>(
     pipeline: &Pipeline<B>,
     case: &Case,
-    clean_small: bool,
+    options: InferOptions,
     device: &B::Device,
 ) -> Array3<u16> {
     let sequences: Vec<Vec<Array2<f32>>> = Sequence::ALL
@@ -190,7 +201,7 @@ pub fn predict_case<B: Backend>(
                 .iter()
                 .map(|s| normalize_slice(s[z].view()))
                 .collect();
-            predict_slice(pipeline, &norm, clean_small, device)
+            predict_slice(pipeline, &norm, options, device)
         })
         .collect();
     stack_slices(&labels).expect("at least one slice")
@@ -200,7 +211,7 @@ pub fn predict_case<B: Backend>(
 fn predict_slice<B: Backend>(
     p: &Pipeline<B>,
     norm: &[Array2<f32>],
-    clean_small: bool,
+    options: InferOptions,
     device: &B::Device,
 ) -> Array2<u16> {
     let (h, w) = norm[0].dim();
@@ -224,15 +235,16 @@ fn predict_slice<B: Backend>(
     let coarse_geo = geo(whole, &p.coarse);
     let coarse = classes(&p.coarse.model, &inputs(&coarse_geo, &[0, 1, 2]), device);
     let coarse_in_crop = resize_nearest(coarse.view(), crop);
-    let Some(roi) = roi_box(coarse_in_crop.view(), p.fine.geometry.margin) else {
+    let Some(roi) = coarse_roi(&coarse_in_crop, p.fine.geometry.margin, options) else {
         return Array2::zeros((h, w));
     };
-    let roi = roi.squared(crop);
 
     let fine_geo = geo(roi, &p.fine);
     let lv = classes(&p.fine.model, &inputs(&fine_geo, &[0, 1, 2]), device);
     let asan = |stage: &Stage<B>| -> Array2<u8> {
         let g = geo(roi, stage);
+        // Eq. 2: the candidate structure A = I_roi ⊗ mask, the ROI's sequences zeroed outside
+        // the fine CASN's LV region.
         let mask = resize_nearest(lv.view(), stage.geometry.input);
         let which: Vec<usize> = stage.sequences.iter().map(|&s| s as usize).collect();
         let channels: Vec<Array2<f32>> = inputs(&g, &which)
@@ -251,7 +263,19 @@ fn predict_slice<B: Backend>(
     let s = asan(&p.scar);
     let pe = asan(&p.scar_edema);
     let region = fine_geo.restore(lv.view());
-    merge(&region, &s, &pe, clean_small)
+    merge(&region, &s, &pe, options.clean_small)
+}
+
+/// The ROI of step 2: the box around the coarse LV mask (in the centre crop) or, with
+/// `largest_component`, around its largest connected component, plus `margin`, squared.
+fn coarse_roi(coarse: &Array2<u8>, margin: usize, options: InferOptions) -> Option<RoiBox> {
+    let boxed = if options.largest_component {
+        roi_box(keep_largest(coarse).view(), margin)
+    } else {
+        roi_box(coarse.view(), margin)
+    };
+    let (h, w) = coarse.dim();
+    boxed.map(|roi| roi.squared([h, w]))
 }
 
 /// Combine the LV region and the two ASANs' classes (0 background, 1 myocardium, 2 pathology)
@@ -314,6 +338,29 @@ mod tests {
         // Outside the region nothing; S scar wins; P pathology is edema; S or P myocardium;
         // the rest of the region is blood pool.
         assert_eq!(got, array![[0u16, 2221, 1220, 200, 500, 1220]]);
+    }
+
+    #[test]
+    fn largest_component_keeps_a_stray_blob_out_of_the_roi() {
+        let mut coarse = Array2::zeros((64, 64));
+        coarse.slice_mut(ndarray::s![20..36, 24..40]).fill(1u8);
+        let lv_only = coarse.clone();
+        coarse.slice_mut(ndarray::s![55..58, 2..5]).fill(1u8);
+        let (paper, largest) = (
+            InferOptions::default(),
+            InferOptions {
+                largest_component: true,
+                ..InferOptions::default()
+            },
+        );
+        let around_lv = coarse_roi(&lv_only, 4, paper).unwrap();
+        assert_eq!(around_lv.size(), [24, 24]);
+        // The paper's box stretches to the blob; the option's box is the LV's alone.
+        assert!(coarse_roi(&coarse, 4, paper).unwrap().size()[0] > 40);
+        assert_eq!(coarse_roi(&coarse, 4, largest), Some(around_lv));
+        // Without a blob the option changes nothing.
+        assert_eq!(coarse_roi(&lv_only, 4, largest), Some(around_lv));
+        assert_eq!(coarse_roi(&Array2::zeros((8, 8)), 4, largest), None);
     }
 
     #[test]

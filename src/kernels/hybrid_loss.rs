@@ -1,5 +1,6 @@
-//! The hybrid segmentation loss `soft Dice + λ·cross-entropy` on `B × C × P` logits and `B × P`
-//! class labels, with its gradient with respect to the logits, in two passes.
+//! The hybrid segmentation loss `soft Dice + λ·cross-entropy` (Eq. 3; with λ = 0 the soft Dice
+//! of Eq. 1 the CASNs train on) on `B × C × P` logits and `B × P` class labels, with its
+//! gradient with respect to the logits, in two passes.
 //!
 //! With `p = softmax(z)` over classes and one-hot truth `t`:
 //! - Dice per sample and class `D = (2·Σ p·t + ε) / (Σ (p + t) + ε)`; the loss is `1 − mean D`

@@ -6,6 +6,10 @@
 //! channel), and the skip is replaced by `α ⊙ d`. Unlike the original attention U-Net, the
 //! encoder path is not down-sampled first: both maps already share the resolution.
 //!
+//! Eq. 11 as printed multiplies the gate into u, the decoder map (`û = α · u`), but the text
+//! around it (and Fig. 2) has the gate prune the skip connection's responses before the
+//! concatenation, as in the attention U-Net PAM derives from; the gate multiplies d here.
+//!
 //! Eq. 10 leaves the inner width of W_d and W_u open. By default it is half the skip's
 //! channels (128/64/32/16 at base 32, deepest to finest). The authors' released code uses
 //! 128/64/32/32 — half the skip's channels but at least the base filters — and normalises both

@@ -4,8 +4,8 @@
 //! this one code path with other flags.
 //!
 //! Deep supervision (§3.2): 1×1 heads on the decoder outputs at 1/8, 1/4, 1/2 and full
-//! resolution, each up-sampled bilinearly (corners aligned, as in the released code) to the
-//! input size. The prediction is the full-resolution head.
+//! resolution, each up-sampled bilinearly to the input size (the paper says only bilinear;
+//! corners are aligned here). The prediction is the full-resolution head.
 
 use burn::config::Config;
 use burn::module::Module;

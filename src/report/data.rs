@@ -52,9 +52,20 @@ pub struct Change {
 pub struct MethodData {
     pub name: String,
     pub variant: Variant,
-    /// Its `awsnet eval` document (what the paper tables read).
+    /// Its `awsnet eval` document (what the paper tables read); with several replicates, each
+    /// case's metrics averaged over them.
     pub eval: serde_json::Value,
     pub members: Vec<MemberData>,
+    /// The replicates' own means, when the method was trained from several seeds.
+    pub replicates: Option<Replicates>,
+}
+
+/// A method trained from several seeds: what each replicate reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replicates {
+    pub seeds: Vec<u64>,
+    /// Per target, each replicate's mean Dice over the test cases (in seed order).
+    pub dice: Vec<(Target, Vec<f64>)>,
 }
 
 /// What a method varies, as the job spec sets it: what places it in the paper's tables.

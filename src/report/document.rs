@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::data::{MethodData, ReportData, Variant};
+use super::data::{MethodData, Replicates, ReportData, Variant};
 use super::figures::boxplot::{Panel as BoxPanel, ScoreBoxes};
 use super::figures::lines::{Corner, Panel, Panels, Series, Style};
 use super::figures::{overlay, render, Rendered};
@@ -91,6 +91,7 @@ fn compose(data: &ReportData, files: &mut Files) -> Result<String> {
         );
     }
     accuracy_tables(data, files, &mut md)?;
+    across_seeds(data, &mut md);
     significance(data, files, &mut md)?;
     against_previous(data, &mut md);
     deployed(data, &mut md);
@@ -216,6 +217,54 @@ fn accuracy_tables(data: &ReportData, files: &mut Files, md: &mut String) -> Res
         let _ = writeln!(md, "{}", files.table(name, &table));
     }
     Ok(())
+}
+
+/// Each replicate's mean Dice and their spread, for the methods trained from several seeds.
+fn across_seeds(data: &ReportData, md: &mut String) {
+    let with: Vec<(&MethodData, &Replicates)> = data
+        .methods
+        .iter()
+        .filter_map(|m| m.replicates.as_ref().map(|r| (m, r)))
+        .collect();
+    let Some((_, first)) = with.first() else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "## Across seeds\n\nEach method was trained from {} seeds ({}); the tables above and \
+         the tests below use each test case's metric averaged over them. Here: each seed's mean \
+         Dice over the test cases, and the mean ± sample standard deviation of those means — \
+         how much a single training run's result depends on its seed.\n",
+        first.seeds.len(),
+        first
+            .seeds
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut header = "| method |".to_string();
+    let mut rule = "|---|".to_string();
+    for (target, _) in &first.dice {
+        let _ = write!(
+            header,
+            " {} Dice per seed | mean ± sd |",
+            target_title(*target)
+        );
+        rule.push_str("---|---:|");
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    for (method, replicates) in &with {
+        let mut row = format!("| {} |", method.name);
+        for (_, each) in &replicates.dice {
+            let listed: Vec<String> = each.iter().map(|d| format!("{d:.3}")).collect();
+            let (mean, sd) = crate::eval::replicates::spread(each);
+            let sd = sd.map_or("–".into(), |s| format!("{s:.3}"));
+            let _ = write!(row, " {} | {mean:.3} ± {sd} |", listed.join(", "));
+        }
+        let _ = writeln!(md, "{row}");
+    }
+    md.push('\n');
 }
 
 fn significance(data: &ReportData, files: &mut Files, md: &mut String) -> Result<()> {
@@ -584,6 +633,7 @@ mod tests {
             },
             eval: serde_json::Value::Null,
             members: Vec::new(),
+            replicates: None,
         }
     }
 

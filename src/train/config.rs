@@ -375,7 +375,7 @@ pub enum EpochKind {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ValidationDice {
     /// Mean per-slice Dice, a slice where prediction and truth are both empty counting 1: the
-    /// released code's validation score (the reward's ε).
+    /// default validation score (the reward's ε; `ScoreDice::PerSlice`).
     pub per_slice: f64,
     /// Dice of all the slices' pixels pooled; 1 when the class is absent from both.
     pub pooled: f64,

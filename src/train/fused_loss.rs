@@ -1,4 +1,5 @@
-//! The hybrid loss as one autodiff op on burn's CPU backend (`kernels::hybrid_loss`): its value
+//! The hybrid loss (Eq. 3, or Eq. 1's Dice alone at λ_CE = 0) as one autodiff op on burn's CPU
+//! backend (`kernels::hybrid_loss`): its value
 //! and its logit gradient come out of one pass, instead of some thirty burn tensor ops and their
 //! backward graph per supervised head.
 

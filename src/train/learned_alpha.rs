@@ -1,9 +1,10 @@
 //! The `gradient` comparator: β (α = softmax(β)) learned by backpropagation, jointly with the
-//! network, on the same training loss `Σ_l softmax(β)_l · L_l`, by its own Adam with the
+//! network, on the same training loss `Σ_l softmax(β)_l · L_l` (Eq. 4), by its own Adam with the
 //! network's learning rate.
 //!
-//! The training loss is what the released comparator uses, and it explains the comparator's
-//! weakness: lowering the weight of the head whose loss is largest always lowers the total, so α
+//! The paper describes the comparator only as α learned as trainable parameters; descending the
+//! training loss itself (Eq. 4 with α = softmax(β)) is the direct reading, and it explains the
+//! comparator's weakness: lowering the weight of the head whose loss is largest always lowers the total, so α
 //! drifts towards whichever head is easiest to fit rather than towards what validates best.
 
 use burn::optim::{GradientsParams, Optimizer};

@@ -451,6 +451,60 @@ fn methods_may_choose_the_input_sequences() {
     ]);
 }
 
+/// Three seeds per method: each case's metric averaged over them is what is compared, each
+/// seed's mean is in the summary and the report; `largest_component` changes prediction only.
+#[test]
+fn replicates_average_per_case_and_report_the_spread() {
+    let (tmp, job) = setup();
+    let run = tmp.path().join("run");
+    let methods = r#"methods=[{"name": "base", "pam": false, "deep_supervision": false},
+        {"name": "lcc", "pam": false, "deep_supervision": false, "largest_component": true}]"#;
+    let out = run_grid(&job, &run, &["--set", methods, "--set", "replicates=3"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for label in ["base/seed1/train", "base/seed3/predict", "lcc/seed2/train"] {
+        stage_id(&run, label);
+    }
+    let doc = common::json(&String::from_utf8(summary(&run)).unwrap());
+    let base = &doc["methods"]["base"];
+    let seeds = base["replicates"]["seeds"].as_array().unwrap();
+    assert_eq!(seeds.len(), 3);
+    assert_eq!(
+        seeds[0], 3,
+        "the first replicate trains from the job's seed"
+    );
+    assert_eq!(
+        doc["provenance"]["seeds"]["replicates"],
+        base["replicates"]["seeds"]
+    );
+    // The compared value of a case is its mean over the three seeds.
+    let eval_dir = run
+        .join("stages")
+        .join(stage_id(&run, "base/evaluate"))
+        .join("0");
+    let dice = |eval: &serde_json::Value, case: usize| {
+        eval["metric_per_case"][case]["scar_edema"]["dice"]
+            .as_f64()
+            .unwrap()
+    };
+    let each: Vec<serde_json::Value> = (1..=3)
+        .map(|r| {
+            let path = eval_dir.join(format!("seed{r}/eval.json"));
+            common::json(&fs::read_to_string(path).unwrap())
+        })
+        .collect();
+    for case in 0..2 {
+        let mean = each.iter().map(|e| dice(e, case)).sum::<f64>() / 3.0;
+        assert!((dice(&base["eval"], case) - mean).abs() < 1e-12);
+    }
+    let spread = &base["replicates"]["spread"]["scar_edema"]["dice"];
+    assert!(spread["sd"].as_f64().unwrap() >= 0.0, "{spread}");
+    // Same seeds, same training: the largest-component twin deploys the very checkpoints.
+    assert_eq!(doc["methods"]["lcc"]["deployed"], base["deployed"]);
+    let report = fs::read_to_string(run.join("results/report.md")).unwrap();
+    assert!(report.contains("## Across seeds"), "{report}");
+    assert!(report.contains("| lcc |"), "{report}");
+}
+
 #[test]
 fn dry_run_prints_the_plan_and_runs_nothing() {
     let (tmp, job) = setup();

@@ -13,6 +13,10 @@
 //! (the exponential of three random low-frequency cosines: a gain between about 0.7 and 1.4), and
 //! given Rician noise (magnitude of a
 //! complex signal with Gaussian noise in both channels), as MR magnitude images have.
+//!
+//! A [`Difficulty`] above 0 makes the lesions harder to segment without changing any random
+//! draw: it pulls the lesion tissues' levels towards the normal myocardium's and scales the
+//! noise, as a lower-dose or faster acquisition would.
 
 use ndarray::Array2;
 use rand::Rng;
@@ -51,6 +55,26 @@ fn base_level(seq: Sequence, tissue: Tissue) -> f64 {
     }
 }
 
+/// How far lesion contrast is lowered and noise raised, in `[0, 1]` (0: the default rendering).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Difficulty(pub f64);
+
+impl Difficulty {
+    /// Fraction of a lesion's contrast to normal myocardium that is removed at difficulty 1.
+    const CONTRAST_LOSS: f64 = 0.6;
+    /// Noise factor at difficulty 1.
+    const NOISE_GAIN: f64 = 2.5;
+
+    /// The fraction of each lesion's contrast to myocardium that remains.
+    fn contrast_kept(self) -> f64 {
+        1.0 - Self::CONTRAST_LOSS * self.0
+    }
+
+    fn noise_factor(self) -> f64 {
+        1.0 + (Self::NOISE_GAIN - 1.0) * self.0
+    }
+}
+
 /// One sequence's rendering settings for one case.
 #[derive(Debug, Clone)]
 pub struct SequenceStyle {
@@ -62,9 +86,17 @@ pub struct SequenceStyle {
 }
 
 impl SequenceStyle {
-    pub fn sample(rng: &mut impl Rng, seq: Sequence) -> Self {
+    pub fn sample(rng: &mut impl Rng, seq: Sequence, difficulty: Difficulty) -> Self {
         let gain = u(rng, 0.7, 1.4);
-        let levels = Tissue::ALL.map(|t| base_level(seq, t) * gain * u(rng, 0.88, 1.12));
+        let mut levels = Tissue::ALL.map(|t| base_level(seq, t) * gain * u(rng, 0.88, 1.12));
+        // Skipped at 0 so the default rendering keeps its bytes to the last bit.
+        if difficulty.0 > 0.0 {
+            let myocardium = levels[Tissue::Myocardium as usize];
+            for lesion in [Tissue::Scar, Tissue::Edema, Tissue::Mvo] {
+                let level = &mut levels[lesion as usize];
+                *level = myocardium + (*level - myocardium) * difficulty.contrast_kept();
+            }
+        }
         let blur_px = match seq {
             Sequence::C0 => u(rng, 0.4, 0.7),
             Sequence::DE => u(rng, 0.5, 0.9),
@@ -83,7 +115,7 @@ impl SequenceStyle {
                 )
             })
             .collect();
-        let noise = u(rng, 0.02, 0.045) * 1000.0 * gain;
+        let noise = u(rng, 0.02, 0.045) * 1000.0 * gain * difficulty.noise_factor();
         SequenceStyle {
             levels,
             blur_px,
@@ -177,6 +209,29 @@ mod tests {
         // T2: bright edema and scar, dark blood.
         assert!(t2(Edema) > 2.0 * t2(Myocardium) && t2(Scar) > 1.5 * t2(Myocardium));
         assert!(t2(LvBlood) < 0.5 * t2(Myocardium));
+    }
+
+    #[test]
+    fn difficulty_scales_the_noise_and_nothing_else_at_zero() {
+        use rand::SeedableRng;
+        let air = Array2::from_elem((32, 32), Tissue::Air);
+        let render = |d: f64| {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+            let style = SequenceStyle::sample(&mut rng, Sequence::DE, Difficulty(d));
+            let img = style.render(&air, |i, j| [i as f64, j as f64], &mut rng);
+            (style, img.mean().unwrap())
+        };
+        let (plain, plain_noise) = render(0.0);
+        let (hard, hard_noise) = render(1.0);
+        // Pure noise on zero signal (Rician: mean σ·√(π/2)), drawn from the same stream.
+        assert!((hard_noise / plain_noise - 2.5).abs() < 1e-9);
+        assert_eq!(plain.level(Tissue::LvBlood), hard.level(Tissue::LvBlood));
+        assert_eq!(
+            plain.level(Tissue::Myocardium),
+            hard.level(Tissue::Myocardium)
+        );
+        let contrast = |s: &SequenceStyle| s.level(Tissue::Scar) - s.level(Tissue::Myocardium);
+        assert!((contrast(&hard) / contrast(&plain) - 0.4).abs() < 1e-9);
     }
 
     #[test]

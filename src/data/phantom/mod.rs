@@ -46,6 +46,11 @@ pub struct PhantomConfig {
     pub spacing: [f64; 3],
     /// Id of the first case; the rest follow consecutively.
     pub first_id: u32,
+    /// How hard the lesions are to see, in `[0, 1]`: 0 renders the default contrasts; 1 brings
+    /// scar, edema and MVO 60 % of the way to normal myocardium in every sequence and raises
+    /// the noise 2.5-fold ([`contrast::Difficulty`]). The anatomy and every random draw stay the
+    /// same, so a case differs between difficulties only in how it is rendered.
+    pub difficulty: f64,
 }
 
 impl Default for PhantomConfig {
@@ -57,6 +62,7 @@ impl Default for PhantomConfig {
             slices: [3, 5],
             spacing: [1.8, 1.8, 14.0],
             first_id: 101,
+            difficulty: 0.0,
         }
     }
 }
@@ -91,6 +97,12 @@ impl PhantomConfig {
             return Err(Error::invalid(
                 "--spacing",
                 format!("{:?}: each spacing must be in (0, 100] mm", self.spacing),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.difficulty) {
+            return Err(Error::invalid(
+                "--difficulty",
+                format!("{} is not in [0, 1]", self.difficulty),
             ));
         }
         Ok(())
@@ -143,7 +155,8 @@ pub fn generate_case(config: &PhantomConfig, index: usize) -> PhantomCase {
     let nz = rng.random_range(config.slices[0]..=config.slices[1]);
     let half_fov = [n0 as f64 * s0 / 2.0, n1 as f64 * s1 / 2.0];
     let anatomy = CaseAnatomy::sample(&mut rng, nz, half_fov);
-    let styles = Sequence::ALL.map(|seq| SequenceStyle::sample(&mut rng, seq));
+    let difficulty = contrast::Difficulty(config.difficulty);
+    let styles = Sequence::ALL.map(|seq| SequenceStyle::sample(&mut rng, seq, difficulty));
 
     let coords = |i: usize, j: usize| {
         [
@@ -441,6 +454,46 @@ mod tests {
             .filter(|(x, y)| (x - 31.5).abs() > 3.0 || (y - 31.5).abs() > 3.0)
             .count();
         assert!(off_centre >= 4, "{centres:?}");
+    }
+
+    /// Mean DE signal over the voxels of `code`.
+    fn mean_de(case: &PhantomCase, code: u16) -> f64 {
+        let (sum, n) = case
+            .labels
+            .iter()
+            .zip(case.images[1].iter())
+            .filter(|(&l, _)| l == code)
+            .fold((0.0, 0.0), |(s, n), (_, &v)| (s + f64::from(v), n + 1.0));
+        sum / n
+    }
+
+    #[test]
+    fn difficulty_lowers_lesion_contrast_and_keeps_the_anatomy() {
+        let easy = small();
+        let index = (0..easy.cases)
+            .find(|&i| {
+                let labels = generate_case(&easy, i).labels;
+                labels.iter().any(|&c| c == Label::Scar.code())
+            })
+            .expect("a phantom with scar");
+        let hard = PhantomConfig {
+            difficulty: 1.0,
+            ..small()
+        };
+        let (a, b) = (generate_case(&easy, index), generate_case(&hard, index));
+        assert_eq!(a.labels, b.labels);
+        let contrast = |case: &PhantomCase| {
+            mean_de(case, Label::Scar.code()) - mean_de(case, Label::Myocardium.code())
+        };
+        let (ca, cb) = (contrast(&a), contrast(&b));
+        // 60 % of the contrast removed; blur and bias move the means a little.
+        assert!(cb < 0.5 * ca && cb > 0.25 * ca, "scar contrast {ca} → {cb}");
+        assert!(PhantomConfig {
+            difficulty: 1.5,
+            ..small()
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]
