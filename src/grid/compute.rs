@@ -118,7 +118,7 @@ pub fn gather(plan: &Plan, run: &Path) -> Costs {
                     continue;
                 };
                 let label = match (&stage.work, held) {
-                    (Work::Sample { method, .. }, true) => format!("{method}/held"),
+                    (Work::Sample { .. }, true) => stage.held_label(),
                     _ => stage.label.clone(),
                 };
                 // The shared CASN stages are counted once, as `casn`.

@@ -155,6 +155,15 @@ impl Plan {
     }
 }
 
+impl Stage {
+    /// What a search's held workers are called (Slurm's `das_mode: held`), named after the
+    /// search's sample stages: `pam_das/held`, or `pam_das/seed2/held` with replicates.
+    pub fn held_label(&self) -> String {
+        let chain = self.label.rsplit_once("/sample[").map(|(chain, _)| chain);
+        format!("{}/held", chain.unwrap_or(&self.label))
+    }
+}
+
 /// Plan the grid `job` over `inputs`.
 pub fn plan(job: &JobSpec, inputs: &Inputs) -> Result<Plan> {
     let mut planner = Planner {

@@ -11,6 +11,7 @@ use super::data::{MethodData, Replicates, ReportData, Variant};
 use super::figures::boxplot::{Panel as BoxPanel, ScoreBoxes};
 use super::figures::lines::{Corner, Panel, Panels, Series, Style};
 use super::figures::{overlay, render, Rendered};
+use super::orderings;
 use super::tables::{mean_std_table, p_value_table, render as render_table, target_title};
 use super::tables::{Format, MethodEval, PValue, Table};
 use crate::atomic;
@@ -93,6 +94,7 @@ fn compose(data: &ReportData, files: &mut Files) -> Result<String> {
     accuracy_tables(data, files, &mut md)?;
     across_seeds(data, &mut md);
     significance(data, files, &mut md)?;
+    paper_orderings(data, &mut md);
     against_previous(data, &mut md);
     deployed(data, &mut md);
     compute(data, &mut md);
@@ -309,6 +311,44 @@ fn significance(data: &ReportData, files: &mut Files, md: &mut String) -> Result
     Ok(())
 }
 
+/// Which of the paper's orderings (Tables 1 and 8) the grid's paired tests reproduce.
+fn paper_orderings(data: &ReportData, md: &mut String) {
+    let mut metrics: Vec<String> = Vec::new();
+    for c in &data.comparisons {
+        if let Some(m) = c["metric"].as_str() {
+            if !metrics.iter().any(|have| have == m) {
+                metrics.push(m.to_string());
+            }
+        }
+    }
+    let found = orderings::check(&data.methods, &data.comparisons, &metrics);
+    if found.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## The paper's orderings, here\n\nEach claim of the paper's Table 1 (base < PAM < \
+         PAM + DS < PAM + DAS < ensemble) and Table 8 (DAS above every other weighting) whose \
+         methods this grid has, against its paired tests: **holds** when the difference is in \
+         the paper's direction with Holm-adjusted p < {}, otherwise how it stands. Differences \
+         are better − worse in the paper's order (for distances, negative is the paper's \
+         direction).\n\n| source | claim | metric | here |\n|---|---|---|---|",
+        orderings::ALPHA
+    );
+    for o in &found {
+        let _ = writeln!(
+            md,
+            "| {} | {} < {} | {} | {} |",
+            o.source,
+            o.worse,
+            o.better,
+            o.metric,
+            o.verdict.describe()
+        );
+    }
+    md.push('\n');
+}
+
 fn deployed(data: &ReportData, md: &mut String) {
     let _ = writeln!(md, "## What was deployed\n");
     for m in &data.methods {
@@ -450,6 +490,7 @@ fn training(data: &ReportData, files: &mut Files, md: &mut String) -> Result<()>
 }
 
 fn searches(data: &ReportData, files: &mut Files, md: &mut String) -> Result<()> {
+    policies(data, files, md)?;
     let mut wrote = false;
     for m in &data.methods {
         for member in &m.members {
@@ -475,6 +516,66 @@ fn searches(data: &ReportData, files: &mut Files, md: &mut String) -> Result<()>
             }
         }
     }
+    Ok(())
+}
+
+/// The controllers side by side: π per head over the auto-weighted epochs of each searching
+/// method's first member (scar + edema net), so DAS can be told from No-RL's uniform policy.
+fn policies(data: &ReportData, files: &mut Files, md: &mut String) -> Result<()> {
+    let searched: Vec<(&str, &[crate::das::controller::EpochRecord])> = data
+        .methods
+        .iter()
+        .filter_map(|m| {
+            let member = m.members.first()?;
+            let net = member.nets.iter().rev().find(|n| !n.search.is_empty())?;
+            Some((m.name.as_str(), net.search.as_slice()))
+        })
+        .collect();
+    if searched.len() < 2 {
+        return Ok(());
+    }
+    let heads = crate::das::controller::LAYERS;
+    let panels = (0..heads)
+        .map(|h| {
+            let mut series = Vec::new();
+            for (colour, (name, search)) in searched.iter().enumerate() {
+                for (a, what) in [(0, "down"), (2, "up")] {
+                    series.push(Series {
+                        label: format!("{name} π({what})"),
+                        colour,
+                        style: if a == 0 { Style::Marked } else { Style::Line },
+                        points: search
+                            .iter()
+                            .map(|r| (r.epoch as f64, r.policy[h][a]))
+                            .collect(),
+                    });
+                }
+            }
+            Panel {
+                title: format!("head {} (coarse to fine)", h + 1),
+                x_label: "epoch".into(),
+                y_label: "π".into(),
+                series,
+                references: vec![(1.0 / 3.0, "uniform".into())],
+                legend: Corner::UpperRight,
+                ..Panel::default()
+            }
+        })
+        .collect();
+    let chart = Panels {
+        title: "Controller policy per head: probability of moving β down and up".into(),
+        columns: 2,
+        panels,
+    };
+    let png = files.figure("policies", render(&chart)?);
+    let _ = writeln!(
+        md,
+        "## The controllers compared\n\n![Policy per head of each searching method]({png})\n\n\
+         *π(down) and π(up) per head over the auto-weighted epochs, for each searching \
+         method's first member (its scar + edema network where it has one). No-RL keeps the \
+         uniform 1/3; a DAS policy that stays near it has not learnt in this many updates, \
+         and its result then comes from choosing the best of K children, as No-RL's does.*\n"
+    );
     Ok(())
 }
 

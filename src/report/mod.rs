@@ -5,4 +5,5 @@ pub mod contact_sheet;
 pub mod data;
 pub mod document;
 pub mod figures;
+pub mod orderings;
 pub mod tables;

@@ -112,11 +112,13 @@ fn preview_is_a_png_with_a_row_per_slice() {
 fn bad_arguments_exit_2_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("never");
-    let table: [(&[&str], &str); 4] = [
+    let table: [(&[&str], &str); 6] = [
         (&["--cases", "0"], "--cases"),
         (&["--size", "4", "64"], "--size"),
         (&["--slices", "5", "2"], "--slices"),
         (&["--spacing", "1", "0", "1"], "--spacing"),
+        (&["--difficulty", "1.5"], "--difficulty"),
+        (&["--difficulty", "NaN"], "--difficulty"),
     ];
     for (args, flag) in table {
         let mut full = vec!["phantom", "--out", out.to_str().unwrap()];

@@ -33,6 +33,8 @@ pub fn check_report(run: &Path) {
         "(figures/slices.png)",
         "(figures/training-pam_das.png)",
         "(figures/das-pam_das-m1-scar.png)",
+        "## The paper's orderings, here",
+        "| Table 1 | base < pam_das | scar_dice |",
     ] {
         assert!(report.contains(fragment), "{fragment:?} not in\n{report}");
     }

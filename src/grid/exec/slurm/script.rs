@@ -48,12 +48,12 @@ pub struct Context<'a> {
     pub awsnet: &'a Path,
 }
 
-/// How a job is named in file names and `status`: its stage's label, or `<method>/held` for
-/// a search's held workers.
+/// How a job is named in file names and `status`: its stage's label, or `<method>/held`
+/// (`<method>/seed<r>/held` with replicates) for a search's held workers.
 pub fn job_label(plan: &Plan, job: &Job) -> String {
     let stage = &plan.stages[job.stage];
     match (&stage.work, job.held) {
-        (crate::grid::plan::Work::Sample { method, .. }, true) => format!("{method}/held"),
+        (crate::grid::plan::Work::Sample { .. }, true) => stage.held_label(),
         _ => stage.label.clone(),
     }
 }
