@@ -115,11 +115,13 @@ impl Holder {
         self.host.as_deref().filter(|h| *h != host())
     }
 
-    /// Whether the holder is still running on this host: its pid lives and, where both start
-    /// times are known, is the same process (not a later one given the same pid).
+    /// Whether the holder is still running on this host: its pid lives, has not exited
+    /// (a killed driver stays a zombie until its parent reaps it) and, where both start times
+    /// are known, is the same process (not a later one given the same pid).
     pub fn running(&self) -> bool {
         self.elsewhere().is_none()
             && alive(self.pid)
+            && !exited(self.pid)
             && match (self.start, start_time(self.pid)) {
                 (Some(recorded), Some(now)) => recorded == now,
                 _ => true,
@@ -127,13 +129,24 @@ impl Holder {
     }
 }
 
-/// The start time of process `pid` in clock ticks after boot (field 22 of `/proc/<pid>/stat`),
-/// where the system has `/proc`.
-fn start_time(pid: i32) -> Option<u64> {
+/// Whether process `pid` has exited and waits only to be reaped (state `Z` or `X` in
+/// `/proc/<pid>/stat`).
+fn exited(pid: i32) -> bool {
+    stat_fields(pid).is_some_and(|f| matches!(f.first().map(String::as_str), Some("Z" | "X")))
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (from field 3, the state).
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(19)?.parse().ok()
+    Some(after_name.split_whitespace().map(str::to_string).collect())
+}
+
+/// The start time of process `pid` in clock ticks after boot (field 22 of `/proc/<pid>/stat`),
+/// where the system has `/proc`.
+fn start_time(pid: i32) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
 }
 
 /// This machine's name.
@@ -185,5 +198,28 @@ mod tests {
         std::fs::write(tmp.path().join("lock"), "1 login-node-7\n").unwrap();
         let err = RunLock::acquire(tmp.path()).err().unwrap().to_string();
         assert!(err.contains("from host login-node-7"), "{err}");
+    }
+
+    #[test]
+    fn a_killed_driver_not_yet_reaped_holds_nothing() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let holder = Holder {
+            pid,
+            host: Some(host()),
+            start: start_time(pid),
+        };
+        assert!(holder.running());
+        child.kill().unwrap();
+        // Killed, not waited for: a zombie, whose pid still answers kill(pid, 0).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !exited(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(alive(pid) && !holder.running());
+        child.wait().unwrap();
     }
 }
