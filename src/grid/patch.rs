@@ -25,8 +25,13 @@ pub fn apply(config: &TrainConfig, patch: &Value, at: &str) -> Result<TrainConfi
     let mut doc = serde_json::to_value(config)
         .map_err(|e| Error::Internal(format!("encoding a train config: {e}")))?;
     merge(&mut doc, patch);
-    let patched: TrainConfig =
-        serde_json::from_value(doc).map_err(|e| Error::invalid(at, e.to_string()))?;
+    let patched: TrainConfig = serde_path_to_error::deserialize(doc).map_err(|e| {
+        let field = match e.path().to_string() {
+            path if path == "." => at.to_string(),
+            path => format!("{at}.{path}"),
+        };
+        Error::invalid(field, e.inner().to_string())
+    })?;
     if let Some(field) = changed_plan_fields(config, &patched).first() {
         return Err(Error::invalid(
             format!("{at}.{field}"),
@@ -134,7 +139,7 @@ mod tests {
         .unwrap();
         assert_eq!(warm.weighting.unwrap().epochs_fixed, 2);
 
-        let table: [(Value, &str); 5] = [
+        let table: [(Value, &str); 6] = [
             (json!({ "epochs": 9 }), "methods[1].train.epochs"),
             (
                 json!({ "weighting": { "samples": 3 } }),
@@ -145,6 +150,10 @@ mod tests {
                 "methods[1].train.weighting.epochs_fixed",
             ),
             (json!({ "optimiser": {} }), "unknown field `optimiser`"),
+            (
+                json!({ "loss": { "bogus": 0 } }),
+                "methods[1].train.loss.bogus: unknown field `bogus`",
+            ),
             (json!([1]), "must be an object"),
         ];
         for (patch, want) in table {
