@@ -95,7 +95,10 @@ pub enum Work {
     Evaluate {
         method: String,
         members: usize,
-        #[serde(default = "one", skip_serializing_if = "is_one")]
+        #[serde(
+            default = "super::spec::one",
+            skip_serializing_if = "super::spec::is_one"
+        )]
         replicates: usize,
         test: PathBuf,
         cases: Vec<String>,
@@ -478,14 +481,6 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
-fn one() -> usize {
-    1
-}
-
-fn is_one(n: &usize) -> bool {
-    *n == 1
-}
-
 fn digest(parts: &[&[u8]]) -> String {
     let mut hasher = Sha256::new();
     for part in parts {
@@ -639,13 +634,16 @@ mod tests {
         };
         assert_ne!(seed_of("base/seed1/train"), seed_of("base/seed2/train"));
         // The first replicate is what a job without replicates trains.
-        assert_eq!(
-            seed_of("base/seed1/train"),
-            match &plan_of_job().stages[2].work {
-                Work::Train { configs, .. } => configs[0].seed,
-                other => panic!("{other:?}"),
-            }
-        );
+        let single = plan_of_job();
+        let base = single
+            .stages
+            .iter()
+            .find(|s| s.label == "base/train")
+            .unwrap();
+        let Work::Train { configs, .. } = &base.work else {
+            panic!("{:?}", base.work)
+        };
+        assert_eq!(seed_of("base/seed1/train"), configs[0].seed);
         let evaluate = stage("pam_das/evaluate");
         assert_eq!(
             evaluate.parents,

@@ -48,7 +48,7 @@ pub struct JobSpec {
     /// How many times each method is trained, each time from another seed (`seeds::replicate`);
     /// the comparisons pair each case's metric averaged over the replicates, and the summary
     /// gives each replicate's means and their spread. The CASNs and the case splits are shared.
-    #[serde(default = "one_replicate", skip_serializing_if = "is_one")]
+    #[serde(default = "one", skip_serializing_if = "is_one")]
     pub replicates: usize,
     /// Which checkpoint of each ASAN is deployed for prediction.
     #[serde(default)]
@@ -204,11 +204,12 @@ fn yes() -> bool {
     true
 }
 
-fn one_replicate() -> usize {
+/// serde's default for counts that are one unless set (here and in `super::plan`).
+pub(super) fn one() -> usize {
     1
 }
 
-fn is_one(n: &usize) -> bool {
+pub(super) fn is_one(n: &usize) -> bool {
     *n == 1
 }
 
