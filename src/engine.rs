@@ -65,7 +65,7 @@ impl<'a, B: AutodiffBackend> BurnEngine<'a, B> {
         if let Some((_, sets)) = self.samples.borrow().iter().find(|(c, _)| c == config) {
             return Ok(sets.clone());
         }
-        let sets = Rc::new(Session::<B>::samples(config)?);
+        let sets = Rc::new(Session::<B>::samples(config, &self.device)?);
         let mut kept = self.samples.borrow_mut();
         kept.insert(0, (config.clone(), sets.clone()));
         kept.truncate(KEPT_SAMPLES);

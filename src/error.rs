@@ -73,12 +73,13 @@ pub enum Error {
     #[error("stopped on request: {saved}")]
     Stopped { saved: String },
 
-    /// An error inside one task of a grid, with the stage and index it happened in.
-    #[error("stage {stage}, task {index}: {source}")]
+    /// An error inside one task of a grid, with the stage and index it happened in. The inner
+    /// error is part of the message, not a `source`: a chain printer (`{:#}`) would say it twice.
+    #[error("stage {stage}, task {index}: {error}")]
     InTask {
         stage: String,
         index: usize,
-        source: Box<Error>,
+        error: Box<Error>,
     },
 
     /// A scheduler command (`sbatch`, `squeue`, …) that failed or refused.
@@ -121,7 +122,7 @@ impl Error {
             },
             Error::Training(_) => EXIT_TRAINING,
             Error::Stopped { .. } => EXIT_STOPPED,
-            Error::InTask { source, .. } => source.exit_code(),
+            Error::InTask { error, .. } => error.exit_code(),
             Error::Scheduler {
                 transient: true, ..
             } => EXIT_TRANSIENT,
@@ -142,7 +143,7 @@ impl Error {
         Error::InTask {
             stage: stage.into(),
             index,
-            source: Box::new(self),
+            error: Box::new(self),
         }
     }
 

@@ -329,7 +329,7 @@ impl Board {
 
 fn unwrap_in_task(e: &Error) -> &Error {
     match e {
-        Error::InTask { source, .. } => unwrap_in_task(source),
+        Error::InTask { error, .. } => unwrap_in_task(error),
         other => other,
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! What the grid plans from is not the patch's to change: the cases, the network, the seed, the
 //! schedule's length, the geometry all four networks share, and the weighting's kind, K, fixed
-//! warm-up of a search (the sample and update stages follow them) and α (the method's own
-//! fields). A patch that changes one is refused, naming it.
+//! warm-up of a search (the sample and update stages follow them), α and the CASN ROIs (the
+//! method's own fields). A patch that changes one is refused, naming it.
 
 use serde_json::Value;
 
@@ -83,6 +83,7 @@ fn changed_plan_fields(before: &TrainConfig, after: &TrainConfig) -> Vec<&'stati
     );
     check("sequences", before.sequences == after.sequences);
     check("alpha", before.alpha == after.alpha);
+    check("casn_rois", before.casn_rois == after.casn_rois);
     match (&before.weighting, &after.weighting) {
         (Some(b), Some(a)) => {
             check("weighting.kind", b.kind == a.kind);

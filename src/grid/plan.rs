@@ -21,6 +21,9 @@
 //! - With `replicates` > 1 each method's chain up to `predict` is planned once per replicate
 //!   (`pam_das/seed2/warmup`, …), its members seeded from the replicate's seed; one `evaluate`
 //!   takes every replicate's predictions and compares each case's mean over them.
+//! - A method with `casn_rois` trains its ASANs on what the CASN stages predict, so its first
+//!   ASAN stage (`train` or `warmup`) also waits for both CASN stages, and its configs name their
+//!   run directories (relative to the run directory; the task roots them).
 //!
 //! Planning reads no file: it is a pure function of the spec and the gathered [`Inputs`], and
 //! takes milliseconds for grids of 10⁴ tasks (`cargo bench --bench plan_grid`).
@@ -33,9 +36,10 @@ use sha2::{Digest, Sha256};
 use super::inputs::Inputs;
 use super::seeds;
 use super::spec::{Deploy, JobSpec, Method, NetworkSettings};
+use super::store::task_path;
 use crate::data::labels::Target;
 use crate::error::{Error, Result};
-use crate::train::config::TrainConfig;
+use crate::train::config::{CasnRois, TrainConfig};
 use crate::train::samples::{Network, SampleGeometry};
 
 /// The two ASAN nets, in task order (§3.2: scar, and scar + edema).
@@ -181,7 +185,7 @@ pub fn plan(job: &JobSpec, inputs: &Inputs) -> Result<Plan> {
         let members = planner.members(method);
         let mut predicted = Vec::with_capacity(job.replicates);
         for replicate in 0..job.replicates {
-            let trained = planner.asan(method, replicate)?;
+            let trained = planner.asan(method, replicate, [&coarse, &fine])?;
             predicted.push(planner.add(
                 format!("{}/predict", planner.prefix(method, replicate)),
                 members,
@@ -287,10 +291,24 @@ impl Planner<'_> {
     }
 
     /// The ASAN stages of `method`; returns the id of the last (whose outputs are the trained
-    /// members).
-    fn asan(&mut self, method: &Method, replicate: usize) -> Result<String> {
+    /// members). `casns` are the coarse and fine CASN stages, which its `casn_rois` read.
+    fn asan(&mut self, method: &Method, replicate: usize, casns: [&str; 2]) -> Result<String> {
         let members = self.members(method);
-        let configs = self.member_configs(method, members, replicate)?;
+        let mut configs = self.member_configs(method, members, replicate)?;
+        // The first stage waits for the CASNs whose predictions its samples are cut from; the
+        // rest follow it.
+        let mut first_parents = Vec::new();
+        if method.casn_rois {
+            let rois = CasnRois {
+                coarse: task_path(casns[0], 0).join("run"),
+                fine: task_path(casns[1], 0).join("run"),
+                largest_component: method.largest_component,
+            };
+            for config in &mut configs {
+                config.casn_rois = Some(rois.clone());
+            }
+            first_parents = casns.map(String::from).to_vec();
+        }
         let prefix = self.prefix(method, replicate);
         let tasks = members * ASAN_NETS.len();
         // Both nets of a member train one schedule (their searches advance epoch by epoch
@@ -311,7 +329,7 @@ impl Planner<'_> {
             return Ok(self.add(
                 format!("{prefix}/train"),
                 tasks,
-                Vec::new(),
+                first_parents,
                 Work::Train {
                     method: method.name.clone(),
                     replicate,
@@ -324,7 +342,7 @@ impl Planner<'_> {
         let mut last = self.add(
             format!("{prefix}/warmup"),
             tasks,
-            Vec::new(),
+            first_parents,
             Work::Train {
                 method: method.name.clone(),
                 replicate,
@@ -428,6 +446,7 @@ impl Planner<'_> {
             augment: settings.augment.unwrap_or_default(),
             seed,
             weighting: None,
+            casn_rois: None,
         }
     }
 }

@@ -198,6 +198,11 @@ pub struct Method {
     /// networks bit for bit (seeds follow the run seed and the member, not the method).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub largest_component: bool,
+    /// Train the ASANs on the ROIs and LV masks the grid's CASNs predict in the training and
+    /// validation slices, as inference cuts them at test time (with `largest_component` too);
+    /// off: on the ground truth's, as the paper does. The ASAN stages then wait for the CASNs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub casn_rois: bool,
 }
 
 fn yes() -> bool {

@@ -57,7 +57,7 @@ impl RunStore {
     }
 
     pub fn task_dir(&self, stage: &str, index: usize) -> PathBuf {
-        self.root.join("stages").join(stage).join(index.to_string())
+        self.root.join(task_path(stage, index))
     }
 
     fn manifest_path(&self, stage: &str, index: usize) -> PathBuf {
@@ -154,6 +154,11 @@ impl RunStore {
         }
         Ok(TaskState::Done)
     }
+}
+
+/// Where a task keeps its outputs, relative to the run directory.
+pub fn task_path(stage: &str, index: usize) -> PathBuf {
+    Path::new("stages").join(stage).join(index.to_string())
 }
 
 /// The sha256 (hex) of a file's bytes.

@@ -248,7 +248,7 @@ impl Task<'_> {
             Work::Train { configs, until, .. } => {
                 let config = TrainConfig {
                     epochs: *until,
-                    ..configs[self.index].clone()
+                    ..self.rooted(&configs[self.index])?
                 };
                 self.engine.train(&config, &dir.join("run"))?;
             }
@@ -332,10 +332,24 @@ impl Task<'_> {
         }
     }
 
+    /// `config` with the run directories its `casn_rois` name (relative to the run directory
+    /// in the plan) made absolute, so they read from wherever the task runs.
+    fn rooted(&self, config: &TrainConfig) -> Result<TrainConfig> {
+        let Some(rois) = &config.casn_rois else {
+            return Ok(config.clone());
+        };
+        let root =
+            std::path::absolute(&self.store.root).map_err(|e| Error::read(&self.store.root, e))?;
+        Ok(TrainConfig {
+            casn_rois: Some(rois.rooted(&root)),
+            ..config.clone()
+        })
+    }
+
     fn sample(&self, configs: &[TrainConfig], epoch: u64) -> Result<()> {
         let k = self.samples(configs)?;
         let (which, child) = (self.index / k, self.index % k);
-        let config = &configs[which];
+        let config = &self.rooted(&configs[which])?;
         let (checkpoint, parent) = self.member_state(self.parent(0)?, which)?;
         check_epoch(&parent.state, epoch)?;
         let candidate = candidates(config, &parent.state, epoch)?

@@ -20,8 +20,12 @@
 //! `casn_coarse/`, `casn_fine/`, `scar/`, `scar_edema/`; each run's best checkpoint and its
 //! `config.json` (for the geometry) are used.
 //!
+//! Steps 1–3 are also what an ASAN trains on when its config asks for `casn_rois`
+//! ([`casn_rois`]) rather than the ground truth's ROIs.
+//!
 //! [`vote`] combines the label volumes of several models (or tools) by per-voxel majority vote.
 
+pub mod casn_rois;
 pub mod components;
 pub mod pipeline;
 pub mod vote;

@@ -20,7 +20,7 @@ use crate::train::checkpoint::load_checkpoint;
 use crate::train::config::TrainConfig;
 use crate::train::deploy::{run_deployment, Deploy};
 use crate::train::run_dir::{run_checkpoint, Which};
-use crate::train::samples::{Network, SampleGeometry};
+use crate::train::samples::{Located, Network, SampleGeometry};
 
 /// Scar components smaller than this (pixels) are removed by the optional clean-up.
 pub const MIN_SCAR_PIXELS: usize = 60;
@@ -80,17 +80,7 @@ pub fn load_pipeline<B: AutodiffBackend>(
                 ),
             });
         }
-        let config = TrainConfig::read(&run.join("config.json"))?;
-        let checkpoint = if matches!(name, "casn_coarse" | "casn_fine") {
-            run_checkpoint(&run, Which::Best)?
-        } else {
-            run_deployment(&run, &config, deploy)?
-        };
-        Ok(Deployed {
-            config,
-            checkpoint,
-            source: run.join("config.json"),
-        })
+        deployed_run(&run, deploy)
     };
     load_deployed::<B>(
         [
@@ -103,32 +93,54 @@ pub fn load_pipeline<B: AutodiffBackend>(
     )
 }
 
+/// The network of the `awsnet train` run directory `run`: a CASN at its best validation epoch,
+/// an ASAN at the checkpoint `deploy` picks.
+pub fn deployed_run(run: &Path, deploy: Deploy) -> Result<Deployed> {
+    let config = TrainConfig::read(&run.join("config.json"))?;
+    let checkpoint = if config.is_asan() {
+        run_deployment(run, &config, deploy)?
+    } else {
+        run_checkpoint(run, Which::Best)?
+    };
+    Ok(Deployed {
+        config,
+        checkpoint,
+        source: run.join("config.json"),
+    })
+}
+
+/// Load one network for inference, checking it is the `net` its place needs.
+pub fn load_stage<B: AutodiffBackend>(
+    d: &Deployed,
+    net: Network,
+    device: &B::Device,
+) -> Result<Stage<B::InnerBackend>> {
+    if d.config.net != net {
+        return Err(Error::input(
+            &d.source,
+            format!("trains {:?}, but this place needs {net:?}", d.config.net),
+        ));
+    }
+    let checkpoint = load_checkpoint::<B>(&d.checkpoint, &d.config.optimizer, device)?;
+    Ok(Stage {
+        model: checkpoint.model.valid(),
+        geometry: d.config.geometry,
+        sequences: d.config.input_sequences(),
+    })
+}
+
 /// Load four networks (coarse CASN, fine CASN, ASAN-S, ASAN-P), checking each trains the net
 /// its place says and that their geometries fit together.
 pub fn load_deployed<B: AutodiffBackend>(
     networks: [Deployed; 4],
     device: &B::Device,
 ) -> Result<Pipeline<B::InnerBackend>> {
-    let stage = |d: &Deployed, net: Network| -> Result<Stage<B::InnerBackend>> {
-        if d.config.net != net {
-            return Err(Error::input(
-                &d.source,
-                format!("trains {:?}, but this place needs {net:?}", d.config.net),
-            ));
-        }
-        let checkpoint = load_checkpoint::<B>(&d.checkpoint, &d.config.optimizer, device)?;
-        Ok(Stage {
-            model: checkpoint.model.valid(),
-            geometry: d.config.geometry,
-            sequences: d.config.input_sequences(),
-        })
-    };
     let [coarse, fine, scar, scar_edema] = &networks;
     let pipeline = Pipeline {
-        coarse: stage(coarse, Network::CasnCoarse)?,
-        fine: stage(fine, Network::CasnFine)?,
-        scar: stage(scar, Network::Scar)?,
-        scar_edema: stage(scar_edema, Network::ScarEdema)?,
+        coarse: load_stage::<B>(coarse, Network::CasnCoarse, device)?,
+        fine: load_stage::<B>(fine, Network::CasnFine, device)?,
+        scar: load_stage::<B>(scar, Network::Scar, device)?,
+        scar_edema: load_stage::<B>(scar_edema, Network::ScarEdema, device)?,
     };
     // All four networks work in one centre crop, and inference cuts one ROI for the fine CASN
     // and both ASANs: each must have been trained on inputs cut the same way.
@@ -215,61 +227,70 @@ fn predict_slice<B: Backend>(
     device: &B::Device,
 ) -> Array2<u16> {
     let (h, w) = norm[0].dim();
-    let crop = p.coarse.geometry.crop;
-    let window = CenterWindow::new([h, w], crop);
-    let whole = RoiBox {
-        x0: 0,
-        x1: crop[0],
-        y0: 0,
-        y1: crop[1],
-    };
-    let geo = |roi: RoiBox, stage: &Stage<B>| RoiGeometry {
-        window,
-        roi,
-        input: stage.geometry.input,
-    };
-    let inputs = |g: &RoiGeometry, which: &[usize]| -> Vec<Array2<f32>> {
-        which.iter().map(|&i| g.image(norm[i].view())).collect()
-    };
-
-    let coarse_geo = geo(whole, &p.coarse);
-    let coarse = classes(&p.coarse.model, &inputs(&coarse_geo, &[0, 1, 2]), device);
-    let coarse_in_crop = resize_nearest(coarse.view(), crop);
-    let Some(roi) = coarse_roi(&coarse_in_crop, p.fine.geometry.margin, options) else {
+    let Some(located) = locate(&p.coarse, &p.fine, norm, options.largest_component, device) else {
         return Array2::zeros((h, w));
     };
-
-    let fine_geo = geo(roi, &p.fine);
-    let lv = classes(&p.fine.model, &inputs(&fine_geo, &[0, 1, 2]), device);
     let asan = |stage: &Stage<B>| -> Array2<u8> {
-        let g = geo(roi, stage);
-        // Eq. 2: the candidate structure A = I_roi ⊗ mask, the ROI's sequences zeroed outside
-        // the fine CASN's LV region.
-        let mask = resize_nearest(lv.view(), stage.geometry.input);
-        let which: Vec<usize> = stage.sequences.iter().map(|&s| s as usize).collect();
-        let channels: Vec<Array2<f32>> = inputs(&g, &which)
-            .into_iter()
-            .map(|mut c| {
-                c.zip_mut_with(&mask, |v, &m| {
-                    if m == 0 {
-                        *v = 0.0;
-                    }
-                });
-                c
-            })
+        let input = stage.geometry.input;
+        let which: Vec<_> = stage
+            .sequences
+            .iter()
+            .map(|&s| norm[s as usize].view())
             .collect();
-        g.restore(classes(&stage.model, &channels, device).view())
+        let channels = located.candidate(&which, input);
+        located
+            .geometry(input)
+            .restore(classes(&stage.model, &channels, device).view())
     };
     let s = asan(&p.scar);
     let pe = asan(&p.scar_edema);
-    let region = fine_geo.restore(lv.view());
+    let region = located
+        .geometry(p.fine.geometry.input)
+        .restore(located.mask.view());
     merge(&region, &s, &pe, options.clean_small)
+}
+
+/// Steps 1–3 for one slice from its z-scored C0, DE and T2: the coarse CASN's mask boxes the
+/// ROI in the centre crop, the fine CASN segments the LV region there (the mask at its input
+/// size); `None` when the coarse CASN finds no LV.
+pub fn locate<B: Backend>(
+    coarse: &Stage<B>,
+    fine: &Stage<B>,
+    norm: &[Array2<f32>],
+    largest_component: bool,
+    device: &B::Device,
+) -> Option<Located> {
+    let (h, w) = norm[0].dim();
+    let crop = coarse.geometry.crop;
+    let window = CenterWindow::new([h, w], crop);
+    let inputs =
+        |g: &RoiGeometry| -> Vec<Array2<f32>> { norm.iter().map(|n| g.image(n.view())).collect() };
+    let whole = RoiGeometry {
+        window,
+        roi: RoiBox {
+            x0: 0,
+            x1: crop[0],
+            y0: 0,
+            y1: crop[1],
+        },
+        input: coarse.geometry.input,
+    };
+    let coarse_mask = classes(&coarse.model, &inputs(&whole), device);
+    let coarse_in_crop = resize_nearest(coarse_mask.view(), crop);
+    let roi = coarse_roi(&coarse_in_crop, fine.geometry.margin, largest_component)?;
+    let fine_geo = RoiGeometry {
+        window,
+        roi,
+        input: fine.geometry.input,
+    };
+    let mask = classes(&fine.model, &inputs(&fine_geo), device);
+    Some(Located { window, roi, mask })
 }
 
 /// The ROI of step 2: the box around the coarse LV mask (in the centre crop) or, with
 /// `largest_component`, around its largest connected component, plus `margin`, squared.
-fn coarse_roi(coarse: &Array2<u8>, margin: usize, options: InferOptions) -> Option<RoiBox> {
-    let boxed = if options.largest_component {
+fn coarse_roi(coarse: &Array2<u8>, margin: usize, largest_component: bool) -> Option<RoiBox> {
+    let boxed = if largest_component {
         roi_box(keep_largest(coarse).view(), margin)
     } else {
         roi_box(coarse.view(), margin)
@@ -346,13 +367,7 @@ mod tests {
         coarse.slice_mut(ndarray::s![20..36, 24..40]).fill(1u8);
         let lv_only = coarse.clone();
         coarse.slice_mut(ndarray::s![55..58, 2..5]).fill(1u8);
-        let (paper, largest) = (
-            InferOptions::default(),
-            InferOptions {
-                largest_component: true,
-                ..InferOptions::default()
-            },
-        );
+        let (paper, largest) = (false, true);
         let around_lv = coarse_roi(&lv_only, 4, paper).unwrap();
         assert_eq!(around_lv.size(), [24, 24]);
         // The paper's box stretches to the blob; the option's box is the LV's alone.

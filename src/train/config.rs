@@ -70,6 +70,36 @@ pub struct TrainConfig {
     /// How α is chosen per epoch (`das::weighting`); absent: `alpha` throughout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weighting: Option<WeightingConfig>,
+    /// Where an ASAN's training and validation slices get their ROI and LV mask: absent, the
+    /// ground truth (the paper); set, trained CASNs, as at test time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub casn_rois: Option<CasnRois>,
+}
+
+/// Trained CASNs that find the LV of an ASAN's samples, the way `awsnet predict` finds it in a
+/// test case: the coarse mask's box cuts the ROI, the fine mask masks it (Eq. 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CasnRois {
+    /// `awsnet train` run directory of the coarse CASN (relative: from the config file's
+    /// directory); its best validation epoch is deployed, as `awsnet predict` deploys it.
+    pub coarse: PathBuf,
+    /// The fine CASN's run directory, likewise.
+    pub fine: PathBuf,
+    /// Box only the coarse mask's largest connected component (`--largest-component`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub largest_component: bool,
+}
+
+impl CasnRois {
+    /// With relative run directories taken from `base`.
+    pub fn rooted(&self, base: &Path) -> CasnRois {
+        CasnRois {
+            coarse: base.join(&self.coarse),
+            fine: base.join(&self.fine),
+            largest_component: self.largest_component,
+        }
+    }
 }
 
 /// The loss fields of a config file; unset fields take the network's defaults.
@@ -156,6 +186,9 @@ impl TrainConfig {
         if let Ok(absolute) = config.data.canonicalize() {
             config.data = absolute;
         }
+        if let (Some(casn), Some(dir)) = (&config.casn_rois, path.parent()) {
+            config.casn_rois = Some(casn.rooted(dir));
+        }
         config.validate().map_err(|e| match e {
             Error::InvalidArgument { field, problem } => {
                 Error::input(path, format!("field {field}: {problem}"))
@@ -234,6 +267,12 @@ impl TrainConfig {
             ));
         }
         check_sums_to_one("alpha", &alpha)?;
+        if self.casn_rois.is_some() && !self.is_asan() {
+            return Err(Error::invalid(
+                "casn_rois",
+                "locates the ASANs' ROIs; a CASN trains on the ground truth's",
+            ));
+        }
         if let Some(sequences) = &self.sequences {
             if !self.is_asan() {
                 return Err(Error::invalid(

@@ -6,18 +6,21 @@
 //! - CASN fine: the same three sequences on the ROI around the LV region; same target.
 //! - ASAN-S / ASAN-P (§3.2): the masked ROI of DE and T2 (Eq. 2) and the class map of the net.
 //!
-//! Training ROIs come from the ground truth (§3.1: test ROIs must come from CASN's prediction;
-//! that is inference's job): the LV region's bounding box in the centre-cropped slice, widened
-//! by a margin and squared, resized to the network input. Each sequence is z-scored per slice
-//! before cropping, and multiplied by the LV-region mask afterwards, so the network sees only the
-//! candidate structure.
+//! By default training ROIs come from the ground truth (§3.1 allows it; test ROIs must come from
+//! CASN's prediction, which is inference's job): the LV region's bounding box in the
+//! centre-cropped slice, widened by a margin and squared, resized to the network input. A config
+//! with `casn_rois` has trained CASNs find them instead, as at test time ([`LocateLv`]). Each
+//! sequence is z-scored per slice before cropping, and multiplied by the LV-region mask
+//! afterwards ([`Located::candidate`]), so the network sees only the candidate structure.
 
 use ndarray::{Array2, ArrayView2};
 
 use super::config::TrainConfig;
 use crate::data::cases::{Case, Sequence};
 use crate::data::labels::{Label, Target};
-use crate::data::preprocess::{normalize_slice, roi_box, slices, CenterWindow, RoiGeometry};
+use crate::data::preprocess::{
+    normalize_slice, resize_nearest, roi_box, slices, CenterWindow, RoiBox, RoiGeometry,
+};
 use crate::error::{Error, Result};
 
 /// Which ASAN a sample is for (§3.2: two independent networks).
@@ -127,12 +130,112 @@ pub struct SampleGeometry {
     pub input: [usize; 2],
 }
 
-/// The samples of every labelled slice of `case` that shows the LV region.
+/// Where a slice's LV region is: the ROI cut from the centre crop and the region's mask over
+/// that ROI. Training takes it from the ground truth by default; at test time the CASNs find it
+/// (`infer::pipeline::locate`), and training can take it from them too ([`LocateLv`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located {
+    pub window: CenterWindow,
+    pub roi: RoiBox,
+    /// 1 on the LV region, over the ROI at any resolution: resized (nearest) to each network's
+    /// input.
+    pub mask: Array2<u8>,
+}
+
+impl Located {
+    /// The ground truth's: the box of the LV region in the centre crop, widened by the margin
+    /// and squared, with the region's mask at the network input; `None` when the slice does not
+    /// show it.
+    pub fn from_labels(labels: ArrayView2<u16>, geometry: &SampleGeometry) -> Option<Located> {
+        let geo = roi_geometry(labels, geometry)?;
+        Some(Located {
+            window: geo.window,
+            roi: geo.roi,
+            mask: geo
+                .labels(labels)
+                .mapv(|c| u8::from(Target::LvRegion.contains(c))),
+        })
+    }
+
+    /// The crop → ROI → `input` geometry.
+    pub fn geometry(&self, input: [usize; 2]) -> RoiGeometry {
+        RoiGeometry {
+            window: self.window,
+            roi: self.roi,
+            input,
+        }
+    }
+
+    /// The candidate structure of Eq. 2, A = I_roi ⊗ mask: each z-scored slice of `norm` cut to
+    /// the ROI at `input` and zeroed outside the LV region. Training and inference both build
+    /// the ASANs' inputs here.
+    pub fn candidate(&self, norm: &[ArrayView2<f32>], input: [usize; 2]) -> Vec<Array2<f32>> {
+        let geo = self.geometry(input);
+        let mask = resize_nearest(self.mask.view(), input);
+        norm.iter()
+            .map(|slice| {
+                let mut roi = geo.image(*slice);
+                roi.zip_mut_with(&mask, |v, &m| {
+                    if m == 0 {
+                        *v = 0.0;
+                    }
+                });
+                roi
+            })
+            .collect()
+    }
+}
+
+/// Finds the LV in each slice of a case for the ASANs' samples.
+pub trait LocateLv {
+    /// One entry per slice; `None` where there is no LV to segment.
+    fn locate(&self, case: &Case) -> Result<Vec<Option<Located>>>;
+
+    /// Who finds it, for errors: "the ground truth shows", "the CASNs of casn_rois find".
+    fn who(&self) -> &'static str;
+}
+
+/// The ground truth's LV region (§3.1 allows training on it), slices without labels skipped.
+pub struct GroundTruthLv<'a>(pub &'a SampleGeometry);
+
+impl LocateLv for GroundTruthLv<'_> {
+    fn locate(&self, case: &Case) -> Result<Vec<Option<Located>>> {
+        Ok(match &case.labels {
+            Some(labels) => slices(labels)
+                .iter()
+                .map(|lab| Located::from_labels(lab.view(), self.0))
+                .collect(),
+            None => Vec::new(),
+        })
+    }
+
+    fn who(&self) -> &'static str {
+        "the ground truth shows"
+    }
+}
+
+/// The samples of every labelled slice of `case` that shows the LV region, cut around the
+/// ground truth's.
 pub fn asan_samples(
     case: &Case,
     net: AsanNet,
     geometry: &SampleGeometry,
     sequences: &[Sequence],
+) -> Vec<Sample> {
+    let located = GroundTruthLv(geometry)
+        .locate(case)
+        .expect("the ground truth locates without failing");
+    located_samples(case, net, geometry.input, sequences, &located)
+}
+
+/// The samples of the labelled slices of `case` where `located` has the LV: its sequences cut
+/// and masked there (Eq. 2), and the labels cut the same way.
+pub fn located_samples(
+    case: &Case,
+    net: AsanNet,
+    input: [usize; 2],
+    sequences: &[Sequence],
+    located: &[Option<Located>],
 ) -> Vec<Sample> {
     let Some(labels) = &case.labels else {
         return Vec::new();
@@ -140,30 +243,22 @@ pub fn asan_samples(
     let images: Vec<Vec<Array2<f32>>> = sequences.iter().map(|&s| slices(case.image(s))).collect();
     let mut out = Vec::new();
     for (z, lab) in slices(labels).iter().enumerate() {
-        let Some(geo) = roi_geometry(lab.view(), geometry) else {
+        let Some(Some(at)) = located.get(z) else {
             continue;
         };
-        let region = geo
-            .labels(lab.view())
-            .mapv(|c| Target::LvRegion.contains(c));
-        let channels = images
+        let norm: Vec<Array2<f32>> = images
             .iter()
-            .map(|image| &image[z])
-            .map(|img| {
-                let mut roi = geo.image(normalize_slice(img.view()).view());
-                roi.zip_mut_with(&region, |v, &inside| {
-                    if !inside {
-                        *v = 0.0;
-                    }
-                });
-                roi
-            })
+            .map(|image| normalize_slice(image[z].view()))
             .collect();
+        let views: Vec<ArrayView2<f32>> = norm.iter().map(|n| n.view()).collect();
         out.push(Sample {
             case: case.id.clone(),
             slice: z,
-            channels,
-            classes: geo.labels(lab.view()).mapv(|c| net.class_of(c)),
+            channels: at.candidate(&views, input),
+            classes: at
+                .geometry(input)
+                .labels(lab.view())
+                .mapv(|c| net.class_of(c)),
         });
     }
     out
@@ -191,7 +286,7 @@ pub fn casn_samples(case: &Case, roi: bool, geometry: &SampleGeometry) -> Vec<Sa
             let window = CenterWindow::new([h, w], geometry.crop);
             RoiGeometry {
                 window,
-                roi: crate::data::preprocess::RoiBox {
+                roi: RoiBox {
                     x0: 0,
                     x1: geometry.crop[0],
                     y0: 0,
@@ -231,8 +326,13 @@ pub fn roi_geometry(labels: ArrayView2<u16>, geometry: &SampleGeometry) -> Optio
     })
 }
 
-/// Split cases into training and validation samples as the config says.
-pub fn split_samples(config: &TrainConfig, cases: &[Case]) -> Result<(Vec<Sample>, Vec<Sample>)> {
+/// Split cases into training and validation samples as the config says; `locate` finds the LV
+/// of the ASANs' slices (CASN samples always come from the ground truth).
+pub fn split_samples(
+    config: &TrainConfig,
+    cases: &[Case],
+    locate: &dyn LocateLv,
+) -> Result<(Vec<Sample>, Vec<Sample>)> {
     let chosen: Vec<&Case> = match &config.cases {
         None => cases.iter().collect(),
         Some(ids) => {
@@ -265,9 +365,18 @@ pub fn split_samples(config: &TrainConfig, cases: &[Case]) -> Result<(Vec<Sample
     };
     let (mut train, mut val) = (Vec::new(), Vec::new());
     for case in cases {
-        let samples = config
-            .net
-            .samples(case, &config.geometry, &config.input_sequences());
+        let samples = match config.net.asan() {
+            Some(net) => located_samples(
+                case,
+                net,
+                config.geometry.input,
+                &config.input_sequences(),
+                &locate.locate(case)?,
+            ),
+            None => config
+                .net
+                .samples(case, &config.geometry, &config.input_sequences()),
+        };
         if held_out.contains(&case.id.as_str()) {
             val.extend(samples);
         } else {
@@ -277,7 +386,10 @@ pub fn split_samples(config: &TrainConfig, cases: &[Case]) -> Result<(Vec<Sample
     if train.is_empty() {
         return Err(Error::Dataset {
             path: config.data.clone(),
-            problem: "no labelled slice showing the LV left for training".into(),
+            problem: format!(
+                "no labelled training slice where {} the LV",
+                locate.who()
+            ),
         });
     }
     if val.is_empty() {
