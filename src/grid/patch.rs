@@ -140,8 +140,12 @@ mod tests {
         .unwrap();
         assert_eq!(warm.weighting.unwrap().epochs_fixed, 2);
 
-        let table: [(Value, &str); 6] = [
+        let table: [(Value, &str); 7] = [
             (json!({ "epochs": 9 }), "methods[1].train.epochs"),
+            (
+                json!({ "casn_rois": { "coarse": "c", "fine": "f" } }),
+                "methods[1].train.casn_rois",
+            ),
             (
                 json!({ "weighting": { "samples": 3 } }),
                 "methods[1].train.weighting.samples",

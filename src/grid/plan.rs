@@ -39,7 +39,7 @@ use super::spec::{Deploy, JobSpec, Method, NetworkSettings};
 use super::store::task_path;
 use crate::data::labels::Target;
 use crate::error::{Error, Result};
-use crate::train::config::{CasnRois, TrainConfig};
+use crate::train::config::{CasnFold, CasnRois, TrainConfig};
 use crate::train::samples::{Network, SampleGeometry};
 
 /// The two ASAN nets, in task order (§3.2: scar, and scar + edema).
@@ -274,11 +274,26 @@ impl Planner<'_> {
     }
 
     fn casn(&mut self, net: Network, label: &str) -> Result<String> {
+        self.casn_without(net, label, &[])
+    }
+
+    /// A CASN stage trained on the training cases but `held`.
+    fn casn_without(&mut self, net: Network, label: &str, held: &[String]) -> Result<String> {
         let settings = match net {
             Network::CasnCoarse => &self.job.networks.casn_coarse,
             _ => &self.job.networks.casn_fine,
         };
-        let config = self.train_config(net, settings, seeds::casn(self.job.seed));
+        let mut config = self.train_config(net, settings, seeds::casn(self.job.seed));
+        if !held.is_empty() {
+            let kept = |ids: &[String]| -> Vec<String> {
+                ids.iter()
+                    .filter(|id| !held.contains(id))
+                    .cloned()
+                    .collect()
+            };
+            config.cases = Some(kept(&self.inputs.train.ids));
+            config.validation_cases = kept(&self.inputs.validation);
+        }
         config.validate().map_err(|e| in_network(e, label))?;
         Ok(self.add(
             label.into(),
@@ -299,15 +314,28 @@ impl Planner<'_> {
         // rest follow it.
         let mut first_parents = Vec::new();
         if method.casn_rois {
+            first_parents = casns.map(String::from).to_vec();
+            let mut folds = Vec::new();
+            if let Some(k) = method.casn_folds {
+                let at = format!("methods.{}.casn_folds", method.name);
+                for (coarse, fine, cases) in self.casn_folds(k, &at)? {
+                    folds.push(CasnFold {
+                        coarse: run_path(&coarse),
+                        fine: run_path(&fine),
+                        cases,
+                    });
+                    first_parents.extend([coarse, fine]);
+                }
+            }
             let rois = CasnRois {
-                coarse: task_path(casns[0], 0).join("run"),
-                fine: task_path(casns[1], 0).join("run"),
+                coarse: run_path(casns[0]),
+                fine: run_path(casns[1]),
                 largest_component: method.largest_component,
+                folds,
             };
             for config in &mut configs {
                 config.casn_rois = Some(rois.clone());
             }
-            first_parents = casns.map(String::from).to_vec();
         }
         let prefix = self.prefix(method, replicate);
         let tasks = members * ASAN_NETS.len();
@@ -376,6 +404,38 @@ impl Planner<'_> {
             );
         }
         Ok(last)
+    }
+
+    /// The out-of-fold CASN stages of `k` folds of the training cases, as (coarse, fine, the
+    /// fold's cases): fold f holds every k-th case from the f-th, and its CASNs train on the
+    /// others. Methods with the same k share them.
+    fn casn_folds(&mut self, k: usize, at: &str) -> Result<Vec<(String, String, Vec<String>)>> {
+        let ids = self.inputs.train.ids.clone();
+        if k > ids.len() {
+            return Err(Error::invalid(
+                at,
+                format!(
+                    "{k} folds of {} training cases: at most one fold per case",
+                    ids.len()
+                ),
+            ));
+        }
+        let mut folds = Vec::with_capacity(k);
+        for f in 0..k {
+            let cases: Vec<String> = ids.iter().skip(f).step_by(k).cloned().collect();
+            let coarse = self.casn_without(
+                Network::CasnCoarse,
+                &format!("casn_coarse/fold{}of{k}", f + 1),
+                &cases,
+            )?;
+            let fine = self.casn_without(
+                Network::CasnFine,
+                &format!("casn_fine/fold{}of{k}", f + 1),
+                &cases,
+            )?;
+            folds.push((coarse, fine, cases));
+        }
+        Ok(folds)
     }
 
     /// One train config per member and net (task order: member × 2 + net).
@@ -451,6 +511,11 @@ impl Planner<'_> {
     }
 }
 
+/// A CASN stage's `awsnet train` run directory, relative to the run directory.
+fn run_path(stage: &str) -> PathBuf {
+    task_path(stage, 0).join("run")
+}
+
 fn in_network(e: Error, what: &str) -> Error {
     match e {
         Error::InvalidArgument { field, problem } => {
@@ -513,7 +578,7 @@ fn digest(parts: &[&[u8]]) -> String {
 mod tests {
     use super::*;
     use crate::grid::inputs::CaseSet;
-    use crate::grid::spec::JobSpec;
+    use crate::grid::spec::{JobSpec, Method};
     use std::collections::BTreeMap;
 
     fn job() -> JobSpec {
@@ -678,6 +743,82 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    /// `casn_rois` makes a method's first ASAN stage wait for the CASNs whose run directories
+    /// its configs name; `casn_folds` adds k out-of-fold CASN pairs, shared by the methods with
+    /// the same k, each trained without the cases it locates. Nothing else changes.
+    #[test]
+    fn casn_rois_wait_for_the_casns_they_name() {
+        let mut job = job();
+        let twin = |name: &str, folds: Option<usize>| Method {
+            name: name.into(),
+            casn_rois: true,
+            casn_folds: folds,
+            ..job.methods[2].clone()
+        };
+        job.methods.extend([
+            twin("casn", None),
+            twin("oof", Some(2)),
+            twin("oof2", Some(2)),
+        ]);
+        let plan = plan(&job, &inputs("/data", "h")).unwrap();
+        let stage = |label: &str| {
+            plan.stages
+                .iter()
+                .find(|s| s.label == label)
+                .unwrap_or_else(|| panic!("no {label} in {:?}", labels(&plan)))
+        };
+        let configs = |label: &str| match &stage(label).work {
+            Work::Train { configs, .. } => configs.clone(),
+            other => panic!("{other:?}"),
+        };
+        let (coarse, fine) = (&stage("casn_coarse").id, &stage("casn_fine").id);
+        assert!(stage("pam_das/warmup").parents.is_empty());
+        assert_eq!(
+            &stage("casn/warmup").parents,
+            &[coarse.clone(), fine.clone()]
+        );
+        let rois = configs("casn/warmup")[0].casn_rois.clone().unwrap();
+        assert_eq!(rois.coarse, PathBuf::from(format!("stages/{coarse}/0/run")));
+        assert_eq!(rois.fine, PathBuf::from(format!("stages/{fine}/0/run")));
+        assert!(rois.folds.is_empty());
+        // Apart from the ROIs, the twin trains pam_das's very configs.
+        let mut stripped = configs("casn/warmup");
+        stripped.iter_mut().for_each(|c| c.casn_rois = None);
+        assert_eq!(stripped, configs("pam_das/warmup"));
+
+        let folds = configs("oof/warmup")[0].casn_rois.clone().unwrap().folds;
+        let cases: Vec<Vec<&str>> = folds
+            .iter()
+            .map(|f| f.cases.iter().map(String::as_str).collect())
+            .collect();
+        assert_eq!(cases, [vec!["a", "c"], vec!["b"]]);
+        for (f, fold) in folds.iter().enumerate() {
+            let label = format!("casn_coarse/fold{}of2", f + 1);
+            let Work::Casn { config } = &stage(&label).work else {
+                panic!("{label}")
+            };
+            let trained = config.cases.clone().unwrap();
+            assert!(trained.iter().all(|c| !fold.cases.contains(c)), "{label}");
+            assert_eq!(trained.len() + fold.cases.len(), 3, "{label}");
+            assert!(config.validation_cases.iter().all(|c| trained.contains(c)));
+            assert_eq!(fold.coarse, run_path(&stage(&label).id));
+        }
+        assert_eq!(stage("oof/warmup").parents.len(), 2 + 2 * 2);
+        // Two methods with k = 2 share the fold CASNs: four stages, not eight.
+        let fold_stages = labels(&plan)
+            .iter()
+            .filter(|(l, _)| l.contains("/fold"))
+            .count();
+        assert_eq!(fold_stages, 4);
+
+        job.methods[5].casn_folds = Some(4);
+        let err = super::plan(&job, &inputs("/data", "h"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("methods.oof.casn_folds"), "{err}");
+        assert!(err.contains("4 folds of 3 training cases"), "{err}");
     }
 
     fn plan_of_job() -> Plan {

@@ -203,6 +203,12 @@ pub struct Method {
     /// off: on the ground truth's, as the paper does. The ASAN stages then wait for the CASNs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub casn_rois: bool,
+    /// With `casn_rois`: split the training cases into this many folds and have each fold's
+    /// LV found by CASNs trained without it (2·k more CASN trainings, shared by the methods
+    /// with the same k), so the ASANs train on ROIs as good as a test case gets; absent: the
+    /// grid's CASNs, which trained on those very cases, find it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub casn_folds: Option<usize>,
 }
 
 fn yes() -> bool {
@@ -551,7 +557,17 @@ impl Method {
                 "only `weighting: fixed` takes weights",
             ));
         }
-        Ok(())
+        match self.casn_folds {
+            Some(_) if !self.casn_rois => Err(Error::invalid(
+                field("casn_folds"),
+                "splits the CASNs that casn_rois trains on; set casn_rois too",
+            )),
+            Some(k) if k < 2 => Err(Error::invalid(
+                field("casn_folds"),
+                "must be at least 2 (leave it out for the grid's own CASNs)",
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -623,6 +639,11 @@ mod tests {
         metric["statistics"] = json!({ "metrics": ["scar_dic"] });
         let mut search = job();
         search["weighting"]["epochs_fixed"] = json!(3);
+        let mut folds_alone = job();
+        folds_alone["methods"][1]["casn_folds"] = json!(3);
+        let mut one_fold = job();
+        one_fold["methods"][1]["casn_rois"] = json!(true);
+        one_fold["methods"][1]["casn_folds"] = json!(1);
         let table: Vec<(serde_json::Value, &[&str], &[&str])> = vec![
             (
                 unknown,
@@ -645,6 +666,12 @@ mod tests {
             ),
             (metric, &[], &["statistics.metrics[0]", "scar_dic"]),
             (search, &[], &["weighting.epochs_fixed", "leaves none"]),
+            (
+                folds_alone,
+                &[],
+                &["methods[1].casn_folds", "set casn_rois too"],
+            ),
+            (one_fold, &[], &["methods[1].casn_folds", "at least 2"]),
             (
                 job(),
                 &["scale.epoch=3"],

@@ -89,6 +89,21 @@ pub struct CasnRois {
     /// Box only the coarse mask's largest connected component (`--largest-component`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub largest_component: bool,
+    /// Out-of-fold CASNs: each fold's pair, trained without its cases, finds the LV in them
+    /// (CASNs find their own training cases almost perfectly, unlike a test case); cases in no
+    /// fold take `coarse` and `fine`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub folds: Vec<CasnFold>,
+}
+
+/// One fold of [`CasnRois::folds`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CasnFold {
+    pub coarse: PathBuf,
+    pub fine: PathBuf,
+    /// The case ids this fold's CASNs locate.
+    pub cases: Vec<String>,
 }
 
 impl CasnRois {
@@ -98,7 +113,31 @@ impl CasnRois {
             coarse: base.join(&self.coarse),
             fine: base.join(&self.fine),
             largest_component: self.largest_component,
+            folds: self
+                .folds
+                .iter()
+                .map(|f| CasnFold {
+                    coarse: base.join(&f.coarse),
+                    fine: base.join(&f.fine),
+                    cases: f.cases.clone(),
+                })
+                .collect(),
         }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let mut seen = std::collections::BTreeMap::new();
+        for (i, fold) in self.folds.iter().enumerate() {
+            for case in &fold.cases {
+                if let Some(first) = seen.insert(case, i) {
+                    return Err(Error::invalid(
+                        format!("casn_rois.folds[{i}].cases"),
+                        format!("{case} is also in folds[{first}]; a case has one fold"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -267,11 +306,14 @@ impl TrainConfig {
             ));
         }
         check_sums_to_one("alpha", &alpha)?;
-        if self.casn_rois.is_some() && !self.is_asan() {
-            return Err(Error::invalid(
-                "casn_rois",
-                "locates the ASANs' ROIs; a CASN trains on the ground truth's",
-            ));
+        if let Some(rois) = &self.casn_rois {
+            if !self.is_asan() {
+                return Err(Error::invalid(
+                    "casn_rois",
+                    "locates the ASANs' ROIs; a CASN trains on the ground truth's",
+                ));
+            }
+            rois.validate()?;
         }
         if let Some(sequences) = &self.sequences {
             if !self.is_asan() {

@@ -386,10 +386,7 @@ pub fn split_samples(
     if train.is_empty() {
         return Err(Error::Dataset {
             path: config.data.clone(),
-            problem: format!(
-                "no labelled training slice where {} the LV",
-                locate.who()
-            ),
+            problem: format!("no labelled training slice where {} the LV", locate.who()),
         });
     }
     if val.is_empty() {
@@ -454,5 +451,66 @@ mod tests {
         let fine = &Network::CasnFine.samples(&case, &geometry, &[Sequence::DE, Sequence::T2])[0];
         let zeros = |s: &Sample| s.channels[0].iter().filter(|&&v| v == 0.0).count();
         assert!(zeros(asan) > zeros(fine));
+    }
+
+    /// Where the LV is found decides which slices become samples and where they are cut, and
+    /// nothing else: slices located as the ground truth has them are its samples bit for bit.
+    #[test]
+    fn samples_are_cut_where_the_lv_is_located() {
+        let config = PhantomConfig {
+            size: [64, 64],
+            spacing: [3.6, 3.6, 14.0],
+            slices: [4, 4],
+            ..PhantomConfig::default()
+        };
+        let mut case = (0..config.cases)
+            .map(|i| generate_case(&config, i))
+            .find(|c| c.has_pathology)
+            .unwrap()
+            .into_case();
+        let geometry = SampleGeometry {
+            crop: [48, 48],
+            margin: 2,
+            input: [32, 32],
+        };
+        let sequences = [Sequence::DE, Sequence::T2];
+        let mut located = GroundTruthLv(&geometry).locate(&case).unwrap();
+        assert!(located.iter().all(Option::is_some), "the LV in every slice");
+        // Slice 3 loses its labels: the ground truth has no LV there any more.
+        case.labels
+            .as_mut()
+            .unwrap()
+            .index_axis_mut(ndarray::Axis(2), 3)
+            .fill(0);
+        let truth = asan_samples(&case, AsanNet::ScarEdema, &geometry, &sequences);
+        assert_eq!(truth.iter().map(|s| s.slice).collect::<Vec<_>>(), [0, 1, 2]);
+        // Slice 0's ROI moves two pixels, slice 1's LV is not found, slice 3's still is.
+        let first = located[0].clone().unwrap();
+        located[0] = Some(Located {
+            roi: RoiBox {
+                x0: first.roi.x0 + 2,
+                x1: first.roi.x1 + 2,
+                ..first.roi
+            },
+            ..first
+        });
+        located[1] = None;
+        let moved = located_samples(
+            &case,
+            AsanNet::ScarEdema,
+            geometry.input,
+            &sequences,
+            &located,
+        );
+        assert_eq!(moved.iter().map(|s| s.slice).collect::<Vec<_>>(), [0, 2, 3]);
+        assert_ne!(moved[0].channels, truth[0].channels);
+        assert_ne!(moved[0].classes, truth[0].classes);
+        assert_eq!(
+            moved[1], truth[2],
+            "slice 2 located as the ground truth has it"
+        );
+        // An LV found where the labels have none trains the net on background there.
+        assert!(moved[2].classes.iter().all(|&k| k == 0));
+        assert!(moved[2].channels[0].iter().any(|&v| v != 0.0));
     }
 }

@@ -505,6 +505,68 @@ fn replicates_average_per_case_and_report_the_spread() {
     assert!(report.contains("| lcc |"), "{report}");
 }
 
+/// ASANs trained where the CASNs find the LV — the grid's CASNs, or out-of-fold ones — train
+/// other networks than on the ground truth's ROIs, deploy the same CASNs, and rerun to the same
+/// summary; CASNs that find no LV stop the ASAN task with an error that says so.
+#[test]
+fn asans_may_train_on_the_rois_the_casns_predict() {
+    let (tmp, job) = setup();
+    let methods = r#"methods=[{"name": "base", "pam": false, "deep_supervision": false},
+        {"name": "casn", "pam": false, "deep_supervision": false, "casn_rois": true},
+        {"name": "oof", "pam": false, "deep_supervision": false, "casn_rois": true,
+         "casn_folds": 3}]"#;
+    // Three epochs leave the tiny CASNs finding no LV at all.
+    let untrained = tmp.path().join("untrained");
+    let out = run_grid(&job, &untrained, &["--set", methods]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    for fragment in ["casn/train[0] (exit 2)", "logs/casn_train-0.log"] {
+        assert!(out.stderr.contains(fragment), "{}", out.stderr);
+    }
+    let log = fs::read_to_string(untrained.join("logs/casn_train-0.log")).unwrap();
+    assert!(
+        log.contains("no labelled training slice where the CASNs of casn_rois find the LV"),
+        "{log}"
+    );
+
+    let trained = [
+        "--set",
+        methods,
+        "--set",
+        "networks.casn_coarse.epochs=40",
+        "--set",
+        "networks.casn_fine.epochs=40",
+    ];
+    let (first, second) = (tmp.path().join("first"), tmp.path().join("second"));
+    for run in [&first, &second] {
+        let out = run_grid(&job, run, &trained);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    assert_eq!(summary(&first), summary(&second));
+    for label in ["casn_coarse/fold1of3", "casn_fine/fold3of3"] {
+        stage_id(&first, label);
+    }
+    let doc = common::json(&String::from_utf8(summary(&first)).unwrap());
+    let deployed =
+        |method: &str, net: usize| doc["methods"][method]["deployed"][0][net]["checkpoint"].clone();
+    for method in ["casn", "oof"] {
+        for net in [0, 1] {
+            assert_eq!(
+                deployed(method, net),
+                deployed("base", net),
+                "{method}: CASN"
+            );
+        }
+        for net in [2, 3] {
+            assert_ne!(
+                deployed(method, net),
+                deployed("base", net),
+                "{method}: ASAN"
+            );
+        }
+    }
+    assert_ne!(deployed("casn", 2), deployed("oof", 2));
+}
+
 #[test]
 fn dry_run_prints_the_plan_and_runs_nothing() {
     let (tmp, job) = setup();

@@ -140,6 +140,13 @@ fn bad_configs_and_devices_are_refused_by_name() {
             good.replace("\"seed\": 11", "\"seed\": 11, \"alpha\": [0, 0, 0, 0]"),
             "at least one weight must be positive",
         ),
+        (
+            good.replace(
+                "\"seed\": 11",
+                "\"seed\": 11, \"casn_rois\": { \"coarse\": \"missing\", \"fine\": \"f\" }",
+            ),
+            "missing/config.json",
+        ),
         ("{".to_string(), "not a train config"),
     ];
     for (text, fragment) in table {
@@ -177,4 +184,24 @@ fn casn_stages_train_plain_two_class_unets() {
     assert_eq!(model["pam"], false);
     assert_eq!(model["deep_supervision"], false);
     assert_eq!(saved["state"]["alpha"], serde_json::json!([1.0]));
+
+    // An ASAN may cut its samples where trained CASNs find the LV (run directories relative to
+    // its config), if they fit it: the same centre crop, a fine CASN in the fine place.
+    let asan = |crop: &str| {
+        let path = tmp.path().join("asan.json");
+        let text = fs::read_to_string(setup(tmp.path(), 1)).unwrap().replace(
+            "\"seed\": 11",
+            "\"seed\": 11, \"casn_rois\": { \"coarse\": \"coarse\", \"fine\": \"coarse\" }",
+        );
+        fs::write(&path, text.replace("[64, 64]", crop)).unwrap();
+        path
+    };
+    let out = tmp.path().join("asan");
+    train(&asan("[64, 64]"), &out, &[]).assert_user_error(&[
+        "coarse/config.json",
+        "geometry.crop [48, 48] differs from the ASAN's [64, 64]",
+    ]);
+    train(&asan("[48, 48]"), &out, &[])
+        .assert_user_error(&["coarse/config.json", "this place needs CasnFine"]);
+    assert!(!out.exists());
 }
