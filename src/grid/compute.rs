@@ -121,11 +121,14 @@ pub fn gather(plan: &Plan, run: &Path) -> Costs {
                     (Work::Sample { .. }, true) => stage.held_label(),
                     _ => stage.label.clone(),
                 };
-                // The shared CASN stages are counted once, as `casn`.
-                let method = match label.split_once('/') {
-                    Some((method, _)) => method.to_string(),
-                    None if label.starts_with("casn") => "casn".into(),
-                    None => label.clone(),
+                // The shared CASN stages are counted once, as `casn`; the out-of-fold ones
+                // (`casn_coarse/fold1of4`), shared by the methods with that many folds, as
+                // `casn_folds`.
+                let method = match (&stage.work, label.split_once('/')) {
+                    (Work::Casn { .. }, Some(_)) => "casn_folds".into(),
+                    (Work::Casn { .. }, None) => "casn".into(),
+                    (_, Some((method, _))) => method.to_string(),
+                    (_, None) => label.clone(),
                 };
                 stages.entry(label).or_default().add(&cost);
                 methods.entry(method).or_default().add(&cost);

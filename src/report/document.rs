@@ -386,8 +386,8 @@ fn compute(data: &ReportData, md: &mut String) {
     let _ = writeln!(
         md,
         "## Compute beside accuracy\n\nWall and CPU seconds of each method's own tasks, as \
-         they recorded them (the shared CASN stages are counted once, as `casn`); an \
-         auto-weighted epoch trains K children.\n"
+         they recorded them (the shared CASN stages are counted once, as `casn`, and \
+         out-of-fold CASNs as `casn_folds`); an auto-weighted epoch trains K children.\n"
     );
     let dice = |m: &MethodData, target: &str| {
         m.eval["mean"][target]["dice"]
@@ -539,9 +539,15 @@ fn policies(data: &ReportData, files: &mut Files, md: &mut String) -> Result<()>
         .map(|h| {
             let mut series = Vec::new();
             for (colour, (name, search)) in searched.iter().enumerate() {
-                for (a, what) in [(0, "down"), (2, "up")] {
+                // One legend entry per method: π(down) is marked, π(up) the plain line of the
+                // same colour (the caption says so), so the legend stays clear of the curves.
+                for a in [0, 2] {
                     series.push(Series {
-                        label: format!("{name} π({what})"),
+                        label: if a == 0 {
+                            name.to_string()
+                        } else {
+                            String::new()
+                        },
                         colour,
                         style: if a == 0 { Style::Marked } else { Style::Line },
                         points: search
@@ -557,6 +563,9 @@ fn policies(data: &ReportData, files: &mut Files, md: &mut String) -> Result<()>
                 y_label: "π".into(),
                 series,
                 references: vec![(1.0 / 3.0, "uniform".into())],
+                // Probabilities on their whole scale: how far a policy moved is seen against it,
+                // and the upper half, which policies near 1/3 leave empty, holds the legend.
+                y_range: Some((0.0, 1.0)),
                 legend: Corner::UpperRight,
                 ..Panel::default()
             }
@@ -571,8 +580,8 @@ fn policies(data: &ReportData, files: &mut Files, md: &mut String) -> Result<()>
     let _ = writeln!(
         md,
         "## The controllers compared\n\n![Policy per head of each searching method]({png})\n\n\
-         *π(down) and π(up) per head over the auto-weighted epochs, for each searching \
-         method's first member (its scar + edema network where it has one). No-RL keeps the \
+         *π(down) (marked) and π(up) (plain line, same colour) per head over the \
+         auto-weighted epochs, for each searching method's first member (its scar + edema network where it has one). No-RL keeps the \
          uniform 1/3; a DAS policy that stays near it has not learnt in this many updates, \
          and its result then comes from choosing the best of K children, as No-RL's does.*\n"
     );

@@ -198,15 +198,22 @@ pub trait LocateLv {
 /// The ground truth's LV region (§3.1 allows training on it), slices without labels skipped.
 pub struct GroundTruthLv<'a>(pub &'a SampleGeometry);
 
-impl LocateLv for GroundTruthLv<'_> {
-    fn locate(&self, case: &Case) -> Result<Vec<Option<Located>>> {
-        Ok(match &case.labels {
+impl GroundTruthLv<'_> {
+    /// [`LocateLv::locate`], which cannot fail here.
+    pub fn located(&self, case: &Case) -> Vec<Option<Located>> {
+        match &case.labels {
             Some(labels) => slices(labels)
                 .iter()
                 .map(|lab| Located::from_labels(lab.view(), self.0))
                 .collect(),
             None => Vec::new(),
-        })
+        }
+    }
+}
+
+impl LocateLv for GroundTruthLv<'_> {
+    fn locate(&self, case: &Case) -> Result<Vec<Option<Located>>> {
+        Ok(self.located(case))
     }
 
     fn who(&self) -> &'static str {
@@ -222,9 +229,7 @@ pub fn asan_samples(
     geometry: &SampleGeometry,
     sequences: &[Sequence],
 ) -> Vec<Sample> {
-    let located = GroundTruthLv(geometry)
-        .locate(case)
-        .expect("the ground truth locates without failing");
+    let located = GroundTruthLv(geometry).located(case);
     located_samples(case, net, geometry.input, sequences, &located)
 }
 
@@ -474,7 +479,7 @@ mod tests {
             input: [32, 32],
         };
         let sequences = [Sequence::DE, Sequence::T2];
-        let mut located = GroundTruthLv(&geometry).locate(&case).unwrap();
+        let mut located = GroundTruthLv(&geometry).located(&case);
         assert!(located.iter().all(Option::is_some), "the LV in every slice");
         // Slice 3 loses its labels: the ground truth has no LV there any more.
         case.labels
