@@ -313,29 +313,11 @@ impl Planner<'_> {
         // The first stage waits for the CASNs whose predictions its samples are cut from; the
         // rest follow it.
         let mut first_parents = Vec::new();
-        if method.casn_rois {
-            first_parents = casns.map(String::from).to_vec();
-            let mut folds = Vec::new();
-            if let Some(k) = method.casn_folds {
-                let at = format!("methods.{}.casn_folds", method.name);
-                for (coarse, fine, cases) in self.casn_folds(k, &at)? {
-                    folds.push(CasnFold {
-                        coarse: run_path(&coarse),
-                        fine: run_path(&fine),
-                        cases,
-                    });
-                    first_parents.extend([coarse, fine]);
-                }
-            }
-            let rois = CasnRois {
-                coarse: run_path(casns[0]),
-                fine: run_path(casns[1]),
-                largest_component: method.largest_component,
-                folds,
-            };
+        if let Some((rois, casn_stages)) = self.casn_rois(method, casns)? {
             for config in &mut configs {
                 config.casn_rois = Some(rois.clone());
             }
+            first_parents = casn_stages;
         }
         let prefix = self.prefix(method, replicate);
         let tasks = members * ASAN_NETS.len();
@@ -404,6 +386,38 @@ impl Planner<'_> {
             );
         }
         Ok(last)
+    }
+
+    /// What a method with `casn_rois` cuts its samples with, and the CASN stages that are:
+    /// `casns` (the grid's coarse and fine CASN), and with `casn_folds` the out-of-fold pairs.
+    fn casn_rois(
+        &mut self,
+        method: &Method,
+        casns: [&str; 2],
+    ) -> Result<Option<(CasnRois, Vec<String>)>> {
+        if !method.casn_rois {
+            return Ok(None);
+        }
+        let mut stages: Vec<String> = casns.map(String::from).to_vec();
+        let mut folds = Vec::new();
+        if let Some(k) = method.casn_folds {
+            let at = format!("methods.{}.casn_folds", method.name);
+            for (coarse, fine, cases) in self.casn_folds(k, &at)? {
+                folds.push(CasnFold {
+                    coarse: run_path(&coarse),
+                    fine: run_path(&fine),
+                    cases,
+                });
+                stages.extend([coarse, fine]);
+            }
+        }
+        let rois = CasnRois {
+            coarse: run_path(casns[0]),
+            fine: run_path(casns[1]),
+            largest_component: method.largest_component,
+            folds,
+        };
+        Ok(Some((rois, stages)))
     }
 
     /// The out-of-fold CASN stages of `k` folds of the training cases, as (coarse, fine, the
