@@ -5,11 +5,9 @@
 use std::path::Path;
 
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use ndarray::Array2;
 
-use super::pipeline::{deployed_run, load_stage, locate, Deployed, Stage};
-use crate::data::cases::{Case, Sequence};
-use crate::data::preprocess::{normalize_slice, slices};
+use super::pipeline::{deployed_run, load_stage, locate, zscored_slices, Deployed, Stage};
+use crate::data::cases::Case;
 use crate::error::{Error, Result};
 use crate::train::config::CasnRois;
 use crate::train::deploy::Deploy;
@@ -91,20 +89,13 @@ impl<B: Backend> LocateLv for CasnLocator<B> {
             .iter()
             .find(|(cases, _)| cases.contains(&case.id))
             .map_or(&self.main, |(_, pair)| pair);
-        let sequences: Vec<Vec<Array2<f32>>> = Sequence::ALL
+        Ok(zscored_slices(case)
             .iter()
-            .map(|&s| slices(case.image(s)))
-            .collect();
-        Ok((0..sequences[0].len())
-            .map(|z| {
-                let norm: Vec<Array2<f32>> = sequences
-                    .iter()
-                    .map(|s| normalize_slice(s[z].view()))
-                    .collect();
+            .map(|norm| {
                 locate(
                     &pair.coarse,
                     &pair.fine,
-                    &norm,
+                    norm,
                     self.largest_component,
                     &self.device,
                 )

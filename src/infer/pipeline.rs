@@ -202,21 +202,27 @@ pub fn predict_case<B: Backend>(
     options: InferOptions,
     device: &B::Device,
 ) -> Array3<u16> {
+    let labels: Vec<Array2<u16>> = zscored_slices(case)
+        .iter()
+        .map(|norm| predict_slice(pipeline, norm, options, device))
+        .collect();
+    stack_slices(&labels).expect("at least one slice")
+}
+
+/// Per slice of `case`, its C0, DE and T2 each z-scored over the slice: what the networks read.
+pub fn zscored_slices(case: &Case) -> Vec<Vec<Array2<f32>>> {
     let sequences: Vec<Vec<Array2<f32>>> = Sequence::ALL
         .iter()
         .map(|&s| slices(case.image(s)))
         .collect();
-    let depth = sequences[0].len();
-    let labels: Vec<Array2<u16>> = (0..depth)
+    (0..sequences[0].len())
         .map(|z| {
-            let norm: Vec<Array2<f32>> = sequences
+            sequences
                 .iter()
                 .map(|s| normalize_slice(s[z].view()))
-                .collect();
-            predict_slice(pipeline, &norm, options, device)
+                .collect()
         })
-        .collect();
-    stack_slices(&labels).expect("at least one slice")
+        .collect()
 }
 
 /// Labels of one slice from its z-scored C0, DE and T2.

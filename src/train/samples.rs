@@ -406,24 +406,30 @@ mod tests {
     use super::*;
     use crate::data::phantom::{generate_case, PhantomConfig};
 
-    #[test]
-    fn each_network_gets_its_channels_classes_and_slices() {
+    const GEOMETRY: SampleGeometry = SampleGeometry {
+        crop: [48, 48],
+        margin: 2,
+        input: [32, 32],
+    };
+
+    /// A small phantom case with pathology and `depth` slices.
+    fn pathology_case(depth: usize) -> Case {
         let config = PhantomConfig {
             size: [64, 64],
             spacing: [3.6, 3.6, 14.0],
-            slices: [3, 3],
+            slices: [depth, depth],
             ..PhantomConfig::default()
         };
-        let case = (0..config.cases)
+        (0..config.cases)
             .map(|i| generate_case(&config, i))
             .find(|c| c.has_pathology)
             .unwrap()
-            .into_case();
-        let geometry = SampleGeometry {
-            crop: [48, 48],
-            margin: 2,
-            input: [32, 32],
-        };
+            .into_case()
+    }
+
+    #[test]
+    fn each_network_gets_its_channels_classes_and_slices() {
+        let (case, geometry) = (pathology_case(3), GEOMETRY);
         let lv_slices = slices(case.labels.as_ref().unwrap())
             .iter()
             .filter(|s| s.iter().any(|&c| Target::LvRegion.contains(c)))
@@ -462,22 +468,7 @@ mod tests {
     /// nothing else: slices located as the ground truth has them are its samples bit for bit.
     #[test]
     fn samples_are_cut_where_the_lv_is_located() {
-        let config = PhantomConfig {
-            size: [64, 64],
-            spacing: [3.6, 3.6, 14.0],
-            slices: [4, 4],
-            ..PhantomConfig::default()
-        };
-        let mut case = (0..config.cases)
-            .map(|i| generate_case(&config, i))
-            .find(|c| c.has_pathology)
-            .unwrap()
-            .into_case();
-        let geometry = SampleGeometry {
-            crop: [48, 48],
-            margin: 2,
-            input: [32, 32],
-        };
+        let (mut case, geometry) = (pathology_case(4), GEOMETRY);
         let sequences = [Sequence::DE, Sequence::T2];
         let mut located = GroundTruthLv(&geometry).located(&case);
         assert!(located.iter().all(Option::is_some), "the LV in every slice");
