@@ -61,6 +61,10 @@ enum Command {
     Table(cli::table::TableArgs),
     /// Train one network of the pipeline (CASN coarse/fine, ASAN-S/P), locally
     Train(cli::train::TrainArgs),
+    /// What a trained checkpoint does on its validation (and test) slices, in each batch-norm mode
+    Diagnose(cli::diagnose::DiagnoseArgs),
+    /// Write a fixed-weight schedule's exact batches, for training the same net elsewhere
+    ExportSchedule(cli::diagnose::ExportArgs),
     /// Segment cases with trained networks into MyoPS-coded label volumes
     Predict(cli::predict::PredictArgs),
     /// Combine several models' label volumes per case by majority vote (ties: earliest input)
@@ -196,6 +200,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Table(args) => cli::table::run(&args),
         Command::Train(args) => cli::train::run(&args),
         Command::Predict(args) => cli::predict::run(&args),
+        Command::Diagnose(args) => cli::diagnose::run(&args),
+        Command::ExportSchedule(args) => cli::diagnose::export(&args),
         Command::Vote(args) => cli::vote::run(&args),
         Command::Run(args) => cli::run::run(&args),
         Command::Resume(args) => cli::run::resume(&args),

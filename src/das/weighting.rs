@@ -45,16 +45,20 @@ pub enum WeightingKind {
     Das,
 }
 
-/// Which validation Dice is a child's score (the reward's ε).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// Which validation Dice scores an epoch (the best epoch) and a child (the reward's ε); the
+/// paper says only "the Dice metric calculated on the validation set". A train config's
+/// `score`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScoreDice {
-    /// Mean over validation slices, a slice empty in both counting 1 (the default; the paper
-    /// says only "the Dice metric calculated on the validation set").
-    #[default]
+    /// Mean over validation slices, a slice empty in both counting 1: a net that predicts
+    /// nothing scores the share of lesion-free slices.
     PerSlice,
     /// Mean over validation cases of the Dice of each case's slices together.
     PerCase,
+    /// The Dice of every validation slice's pixels pooled (nnU-Net's pseudo-Dice): a net that
+    /// predicts nothing scores 0.
+    Pooled,
 }
 
 /// Settings of the genetic search.
@@ -124,7 +128,6 @@ pub struct WeightingConfig {
     pub child_batches: ChildBatches,
     /// K: children per auto-weighted epoch (search kinds).
     pub samples: usize,
-    pub score: ScoreDice,
     /// Half-width of the uniform perturbation of β₀ (ensemble members).
     pub beta_jitter: f64,
     pub controller: ControllerConfig,
@@ -141,7 +144,6 @@ impl Default for WeightingConfig {
             warmup_alpha: WarmupAlpha::default(),
             child_batches: ChildBatches::default(),
             samples: 10,
-            score: ScoreDice::default(),
             beta_jitter: 0.0,
             controller: ControllerConfig::default(),
             genetic: GeneticConfig::default(),

@@ -15,12 +15,15 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::das::weighting::{WeightingConfig, WeightingKind};
+use crate::das::weighting::{ScoreDice, WeightingConfig, WeightingKind};
 use crate::data::augment::AugmentConfig;
 use crate::data::cases::Sequence;
 use crate::data::labels::Target;
 use crate::error::{Error, Result};
-use crate::train::config::{check_input, LossSettings};
+use crate::train::batches::EpochLength;
+use crate::train::config::{
+    check_input, default_epoch_length, default_foreground_oversampling, default_score, LossSettings,
+};
 
 pub use super::backend::Backend;
 
@@ -101,6 +104,12 @@ pub struct Scale {
     pub batch_size: usize,
     pub epochs: u64,
     pub learning_rate: f64,
+    /// Every network's `epoch_length` (`train::batches`).
+    pub epoch_length: EpochLength,
+    /// Every network's `foreground_oversampling`.
+    pub foreground_oversampling: f64,
+    /// Every network's validation `score` (best epoch, DAS reward).
+    pub score: ScoreDice,
 }
 
 impl Default for Scale {
@@ -113,6 +122,9 @@ impl Default for Scale {
             batch_size: 16,
             epochs: 200,
             learning_rate: 1e-3,
+            epoch_length: default_epoch_length(),
+            foreground_oversampling: default_foreground_oversampling(),
+            score: default_score(),
         }
     }
 }
@@ -522,7 +534,16 @@ impl Scale {
                 "must be a positive number",
             ));
         }
-        Ok(())
+        if self.epoch_length == EpochLength::Batches(0) {
+            return Err(Error::invalid(
+                "scale.epoch_length",
+                "{\"batches\": 0} trains nothing: give at least one batch, or \"pass\"",
+            ));
+        }
+        crate::train::batches::check_fraction(
+            "scale.foreground_oversampling",
+            self.foreground_oversampling,
+        )
     }
 }
 

@@ -423,7 +423,7 @@ impl Task<'_> {
                 .iter()
                 .map(|(_, r)| Score {
                     index: r.index,
-                    dice: r.record.validation().score(weighting.score),
+                    dice: r.record.validation().score(config.score),
                 })
                 .collect();
             let conclusion =
@@ -443,7 +443,7 @@ impl Task<'_> {
             auto.push(Deployable {
                 checkpoint: child.clone(),
                 epoch: epoch + 1,
-                score: chosen.record.validation().score(weighting.score),
+                score: chosen.record.validation().score(config.score),
             });
             let next = Parent {
                 checkpoint: child,

@@ -31,6 +31,8 @@ pub struct HybridSettings {
     pub dice_background: bool,
     /// Sum the counted classes' Dice losses instead of averaging them.
     pub dice_sum: bool,
+    /// One Dice per class over the whole batch instead of one per sample.
+    pub dice_batch: bool,
     pub ce_weight: f64,
 }
 
@@ -62,6 +64,40 @@ fn softmax(logits: &[f32], classes: usize, pixels: usize, probs: &mut [f32]) -> 
     log_sum_exp
 }
 
+/// Per class of one Dice group (a sample, or the whole batch): Σ p·t, Σ p and Σ t.
+#[derive(Clone, Copy, Default)]
+struct Sums {
+    inter: f64,
+    prob: f64,
+    truth: f64,
+}
+
+/// Softmax probabilities of one sample and its per-class sums.
+fn sample_sums(
+    z: &[f32],
+    label: &[i64],
+    classes: usize,
+    pixels: usize,
+) -> (Vec<f32>, Vec<Sums>, f64) {
+    let mut p = vec![0.0f32; classes * pixels];
+    let log_sum_exp = softmax(z, classes, pixels, &mut p);
+    let mut sums = vec![Sums::default(); classes];
+    for (c, s) in sums.iter_mut().enumerate() {
+        let plane = &p[c * pixels..(c + 1) * pixels];
+        for (&pv, &l) in plane.iter().zip(label) {
+            s.prob += pv as f64;
+            if l as usize == c {
+                s.inter += pv as f64;
+                s.truth += 1.0;
+            }
+        }
+    }
+    let ce = (0..pixels)
+        .map(|px| -(z[label[px] as usize * pixels + px] - log_sum_exp[px]) as f64)
+        .sum();
+    (p, sums, ce)
+}
+
 /// Loss and gradient. `labels` holds one class index per pixel, each `< classes` (checked: the
 /// training samples are built with classes in range, so a bad label here is a bug, not input).
 pub fn hybrid(
@@ -82,50 +118,63 @@ pub fn hybrid(
         "loss: a label outside 0..{classes}"
     );
     let first = usize::from(!settings.dice_background && classes > 1);
-    // The Dice term is `k − Σ D / n`: k = 1 and n = batch × counted classes for a mean,
-    // k = the counted classes and n = batch for a sum.
+    // Dice groups: each sample, or the batch as one (`dice_batch`).
+    let groups = if settings.dice_batch { 1 } else { shape.batch };
+    // The Dice term is `k − Σ D / n`: k = 1 and n = groups × counted classes for a mean,
+    // k = the counted classes and n = groups for a sum.
     let (k, counted) = if settings.dice_sum {
-        ((classes - first) as f64, shape.batch as f64)
+        ((classes - first) as f64, groups as f64)
     } else {
-        (1.0, (shape.batch * (classes - first)) as f64)
+        (1.0, (groups * (classes - first)) as f64)
     };
     let ce_scale = settings.ce_weight / (shape.batch * pixels) as f64;
     let eps = settings.dice_smooth;
 
-    let mut grad = vec![0.0f32; logits.len()];
-    let per_sample: Vec<(f64, f64)> = grad
-        .par_chunks_mut(classes * pixels)
-        .zip(logits.par_chunks(classes * pixels))
+    let per_sample: Vec<(Vec<f32>, Vec<Sums>, f64)> = logits
+        .par_chunks(classes * pixels)
         .zip(labels.par_chunks(pixels))
-        .map(|((grad, z), label)| {
-            let mut p = vec![0.0f32; classes * pixels];
-            let log_sum_exp = softmax(z, classes, pixels, &mut p);
-            let mut dice_sum = 0.0f64;
-            let mut ce = 0.0f64;
-            // ∂L_Dice/∂p per class: a constant for pixels of another class, plus a second
-            // constant where the pixel is of this class.
-            let mut g_other = vec![0.0f64; classes];
-            let mut g_own = vec![0.0f64; classes];
-            for c in 0..classes {
-                let plane = &p[c * pixels..(c + 1) * pixels];
-                let (mut inter, mut prob_sum, mut truth) = (0.0f64, 0.0f64, 0.0f64);
-                for (&pv, &l) in plane.iter().zip(label) {
-                    prob_sum += pv as f64;
-                    if l as usize == c {
-                        inter += pv as f64;
-                        truth += 1.0;
-                    }
+        .map(|(z, label)| sample_sums(z, label, classes, pixels))
+        .collect();
+    let mut batch_sums = vec![Sums::default(); classes];
+    for (_, sums, _) in &per_sample {
+        for (b, s) in batch_sums.iter_mut().zip(sums) {
+            b.inter += s.inter;
+            b.prob += s.prob;
+            b.truth += s.truth;
+        }
+    }
+    // ∂L_Dice/∂p per group and class: a constant for pixels of another class, plus a second
+    // constant where the pixel is of this class.
+    let terms = |sums: &[Sums]| {
+        let mut dice = 0.0f64;
+        let mut g_other = vec![0.0f64; classes];
+        let mut g_own = vec![0.0f64; classes];
+        for c in first..classes {
+            let total = sums[c].prob + sums[c].truth + eps;
+            dice += (2.0 * sums[c].inter + eps) / total;
+            g_other[c] = (2.0 * sums[c].inter + eps) / (counted * total * total);
+            g_own[c] = g_other[c] - 2.0 / (counted * total);
+        }
+        (dice, g_other, g_own)
+    };
+    let batch_terms = settings.dice_batch.then(|| terms(&batch_sums));
+
+    let mut grad = vec![0.0f32; logits.len()];
+    let dice_of: Vec<f64> = grad
+        .par_chunks_mut(classes * pixels)
+        .zip(&per_sample)
+        .zip(labels.par_chunks(pixels))
+        .map(|((grad, (p, sums, _)), label)| {
+            let own_terms;
+            let (dice, g_other, g_own) = match &batch_terms {
+                Some(t) => t,
+                None => {
+                    own_terms = terms(sums);
+                    &own_terms
                 }
-                let total = prob_sum + truth + eps;
-                if c >= first {
-                    dice_sum += (2.0 * inter + eps) / total;
-                    g_other[c] = (2.0 * inter + eps) / (counted * total * total);
-                    g_own[c] = g_other[c] - 2.0 / (counted * total);
-                }
-            }
+            };
             for px in 0..pixels {
                 let l = label[px] as usize;
-                ce -= (z[l * pixels + px] - log_sum_exp[px]) as f64;
                 let g = |c: usize| if c == l { g_own[c] } else { g_other[c] };
                 let dot: f64 = (0..classes).map(|c| p[c * pixels + px] as f64 * g(c)).sum();
                 for c in 0..classes {
@@ -134,11 +183,14 @@ pub fn hybrid(
                     grad[c * pixels + px] = (pc * (g(c) - dot) + ce_scale * (pc - truth)) as f32;
                 }
             }
-            (dice_sum, ce)
+            *dice
         })
         .collect();
-    let dice_sum: f64 = per_sample.iter().map(|s| s.0).sum();
-    let ce_sum: f64 = per_sample.iter().map(|s| s.1).sum();
+    let dice_sum: f64 = match &batch_terms {
+        Some((dice, _, _)) => *dice,
+        None => dice_of.iter().sum(),
+    };
+    let ce_sum: f64 = per_sample.iter().map(|s| s.2).sum();
     let loss = k - dice_sum / counted + settings.ce_weight * ce_sum / (shape.batch * pixels) as f64;
     LossAndGrad { loss, grad }
 }
@@ -165,6 +217,7 @@ mod tests {
             dice_smooth: 0.0,
             dice_background: false,
             dice_sum: false,
+            dice_batch: false,
             ce_weight: 0.25,
         };
         let logits = [l3, 0.0, 0.0, l3];
@@ -179,11 +232,15 @@ mod tests {
         };
         let logits: Vec<f32> = (0..30).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
         let labels: Vec<i64> = (0..10).map(|i| (i * 5 % 3) as i64).collect();
-        for (background, dice_sum) in [(false, false), (true, false), (false, true), (true, true)] {
+        let options = [(false, false), (true, false), (false, true), (true, true)];
+        for ((background, dice_sum), dice_batch) in
+            options.into_iter().flat_map(|o| [(o, false), (o, true)])
+        {
             let settings = HybridSettings {
                 dice_smooth: 1e-5,
                 dice_background: background,
                 dice_sum,
+                dice_batch,
                 ce_weight: 0.25,
             };
             let grad = hybrid(&logits, &labels, &shape, &settings).grad;

@@ -18,6 +18,7 @@ use burn::tensor::Tensor;
 use super::blocks::{DoubleConv, UpConv};
 use super::cat_op::cat_channels;
 use super::conv_op::conv1x1;
+use super::gate_op::gate_product;
 use super::pam::{Pam, PamWidth};
 
 /// Pooling levels of the network: inputs must be multiples of 2⁴ = 16 pixels.
@@ -150,6 +151,18 @@ impl<B: Backend> UNet<B> {
     /// Logits of every head, coarse to fine, each `[batch, classes, h, w]` at the input size.
     /// The last is the prediction. `x` is `[batch, channels, h, w]` with h and w multiples of 16.
     pub fn forward(&self, x: Tensor<B, 4>) -> Vec<Tensor<B, 4>> {
+        self.run(x, None)
+    }
+
+    /// [`Self::forward`]'s heads and the PAM gates α it applied, `[batch, 1, h_l, w_l]`,
+    /// deepest first (none without PAM): what a diagnosis looks at.
+    pub fn forward_with_gates(&self, x: Tensor<B, 4>) -> (Vec<Tensor<B, 4>>, Vec<Tensor<B, 4>>) {
+        let mut gates = Vec::with_capacity(self.gates.len());
+        let heads = self.run(x, Some(&mut gates));
+        (heads, gates)
+    }
+
+    fn run(&self, x: Tensor<B, 4>, mut gates: Option<&mut Vec<Tensor<B, 4>>>) -> Vec<Tensor<B, 4>> {
         let [_, _, h, w] = x.dims();
         debug_assert!(
             h % 16 == 0 && w % 16 == 0,
@@ -168,9 +181,14 @@ impl<B: Backend> UNet<B> {
         for (i, (up, block)) in self.ups.iter().zip(&self.decoder).enumerate() {
             let u = up.forward(x);
             let skip = skips.pop().expect("one skip per level");
-            let skip = match self.gates.get(i) {
-                Some(gate) => gate.forward(skip, u.clone()),
-                None => skip,
+            let skip = match (self.gates.get(i), gates.as_deref_mut()) {
+                (Some(gate), Some(kept)) => {
+                    let alpha = gate.gate(skip.clone(), u.clone());
+                    kept.push(alpha.clone());
+                    gate_product(skip, alpha)
+                }
+                (Some(gate), None) => gate.forward(skip, u.clone()),
+                (None, _) => skip,
             };
             x = block.forward(cat_channels(skip, u));
             stage_outputs.push(x.clone());

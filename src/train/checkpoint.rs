@@ -431,7 +431,12 @@ mod tests {
 
     fn settings(epoch: u64) -> EpochSettings {
         EpochSettings {
-            batch_size: 4,
+            batches: crate::train::batches::BatchSettings {
+                batch_size: 4,
+                length: crate::train::batches::EpochLength::Pass,
+                foreground_fraction: 0.0,
+            },
+            foreground_class: 2,
             learning_rate: 1e-3,
             alpha: vec![0.1, 0.2, 0.3, 0.4],
             loss: LossConfig::new(),

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::batches::{check_fraction, EpochLength};
 use super::samples::{Network, SampleGeometry};
 use crate::das::weighting::{ScoreDice, WeightingConfig};
 use crate::data::augment::AugmentConfig;
@@ -43,6 +44,14 @@ pub struct TrainConfig {
     pub epochs: u64,
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// How many batches an epoch trains: `"pass"`, one pass over the training slices (the
+    /// paper), or `{"batches": N}` (`train::batches` says why).
+    #[serde(default = "default_epoch_length")]
+    pub epoch_length: EpochLength,
+    /// Share of each batch given to slices that show the scored class (nnU-Net: a third);
+    /// 0: the shuffle alone decides (the paper).
+    #[serde(default = "default_foreground_oversampling")]
+    pub foreground_oversampling: f64,
     #[serde(default = "default_lr")]
     pub learning_rate: f64,
     /// ASAN input sequences, in this order (Table 3 ablates them); default DE and T2 (§3.2:
@@ -67,6 +76,9 @@ pub struct TrainConfig {
     pub augment: AugmentConfig,
     #[serde(default)]
     pub seed: u64,
+    /// Which validation Dice scores an epoch (for the best epoch) and a DAS child (its reward).
+    #[serde(default = "default_score")]
+    pub score: ScoreDice,
     /// How α is chosen per epoch (`das::weighting`); absent: `alpha` throughout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weighting: Option<WeightingConfig>,
@@ -152,6 +164,10 @@ pub struct LossSettings {
     /// `sum` (the released code), which also weighs Dice more against λ_CE·CE.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dice_reduction: Option<DiceReduction>,
+    /// Where the Dice's sums run: `sample` (each slice its own Dice, averaged: the paper's
+    /// Eq. 1 read per sample) or `batch` (one Dice per class over the batch, nnU-Net's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dice_over: Option<DiceOver>,
     /// λ_CE; default 0.25 for ASAN (Eq. 3), 0 for CASN (Dice only, Eq. 1).
     pub ce_weight: Option<f64>,
     /// λ_CE in the auto-weighted epochs; default: `ce_weight` throughout, as the paper has it.
@@ -168,6 +184,14 @@ pub enum DiceReduction {
     #[default]
     Mean,
     Sum,
+}
+
+/// Over what the soft Dice's sums run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiceOver {
+    Sample,
+    Batch,
 }
 
 /// The network's Adam. The paper says Adam with lr 1e-3 (§4.2) and leaves the rest to PyTorch.
@@ -209,6 +233,15 @@ fn default_batch() -> usize {
 fn default_lr() -> f64 {
     1e-3
 }
+pub(crate) fn default_score() -> ScoreDice {
+    ScoreDice::PerSlice
+}
+pub(crate) fn default_epoch_length() -> EpochLength {
+    EpochLength::Pass
+}
+pub(crate) fn default_foreground_oversampling() -> f64 {
+    0.0
+}
 
 impl TrainConfig {
     /// Read and check a config file.
@@ -249,6 +282,8 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return Err(Error::invalid("batch_size", "must be at least 1"));
         }
+        self.epoch_length.validate()?;
+        check_fraction("foreground_oversampling", self.foreground_oversampling)?;
         if self.base_filters == 0 {
             return Err(Error::invalid("base_filters", "must be at least 1"));
         }
@@ -379,11 +414,9 @@ impl TrainConfig {
         }
     }
 
-    /// How a child or an epoch is scored: the weighting's choice, per-slice Dice without one.
+    /// How a child or an epoch is scored.
     pub fn score(&self) -> ScoreDice {
-        self.weighting
-            .as_ref()
-            .map_or(ScoreDice::PerSlice, |w| w.score)
+        self.score
     }
 
     /// What kind of epoch epoch `epoch` (0-based) is.
@@ -403,9 +436,10 @@ impl TrainConfig {
 
     /// Training samples an epoch goes through (children included), for progress.
     pub fn steps_of_epoch(&self, epoch: u64, train_samples: usize) -> u64 {
+        let one = self.epoch_length.samples(train_samples, self.batch_size) as u64;
         match (&self.weighting, self.epoch_kind(epoch)) {
-            (Some(w), EpochKind::Auto) => (w.samples * train_samples) as u64,
-            _ => train_samples as u64,
+            (Some(w), EpochKind::Auto) => w.samples as u64 * one,
+            _ => one,
         }
     }
 }
@@ -462,6 +496,11 @@ pub struct ValidationDice {
     pub pooled: f64,
     /// Mean over validation cases of the Dice of each case's slices pooled.
     pub per_case: f64,
+    /// Pixels predicted as the class on the slices whose truth shows it: 0 with lesion slices
+    /// present means the net found none of them (collapsed).
+    pub found: u64,
+    /// Validation slices whose truth shows the class.
+    pub lesion_slices: usize,
 }
 
 impl ValidationDice {
@@ -470,8 +509,17 @@ impl ValidationDice {
         match which {
             ScoreDice::PerSlice => self.per_slice,
             ScoreDice::PerCase => self.per_case,
+            ScoreDice::Pooled => self.pooled,
         }
     }
+}
+
+/// [`EpochRecord::val_found`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationFound {
+    pub pixels: u64,
+    pub lesion_slices: usize,
 }
 
 /// One line of `progress.jsonl`.
@@ -486,6 +534,11 @@ pub struct EpochRecord {
     /// Mean over validation cases of each case's pooled Dice.
     #[serde(default)]
     pub val_dice_per_case: f64,
+    /// Pixels predicted as the class on validation slices whose truth shows it, and how many
+    /// such slices there are: a net that finds none of them has collapsed. Absent in runs
+    /// written before awsnet recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_found: Option<ValidationFound>,
     /// The deep-supervision weights the epoch's model trained with (for `gradient`, where α
     /// moves within the epoch, its value at the end).
     #[serde(default)]
@@ -500,6 +553,14 @@ impl EpochRecord {
             per_slice: self.val_dice,
             pooled: self.val_dice_pooled,
             per_case: self.val_dice_per_case,
+            found: self.val_found.map_or(0, |f| f.pixels),
+            lesion_slices: self.val_found.map_or(0, |f| f.lesion_slices),
         }
+    }
+
+    /// Whether this epoch's net predicted the class nowhere on validation slices that show it.
+    pub fn collapsed(&self) -> bool {
+        self.val_found
+            .is_some_and(|f| f.lesion_slices > 0 && f.pixels == 0)
     }
 }

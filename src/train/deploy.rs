@@ -113,6 +113,7 @@ mod tests {
                 val_dice: scores[epoch as usize - 1],
                 val_dice_pooled: 0.0,
                 val_dice_per_case: 0.0,
+                val_found: None,
                 alpha: Vec::new(),
                 seconds: 0.0,
             })

@@ -4,14 +4,7 @@
 //! one epoch seed, so an epoch reruns bit-identically (burn's own random stream is not used
 //! here).
 
-use burn::module::AutodiffModule;
-use burn::optim::{GradientsParams, Optimizer};
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-
+use super::batches::{plan_batches, BatchSettings, EpochLength};
 use super::config::ValidationDice;
 use super::loss::{deep_supervision, LossConfig};
 use super::samples::Sample;
@@ -19,11 +12,18 @@ use crate::data::augment::{augment, AugmentConfig, AugmentParams};
 use crate::model::unet::UNet;
 use crate::progress::Progress;
 use crate::seed;
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 
 /// What one epoch does besides the data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochSettings {
-    pub batch_size: usize,
+    /// Batch size, epoch length and foreground oversampling.
+    pub batches: BatchSettings,
+    /// The class whose presence makes a sample foreground for oversampling.
+    pub foreground_class: u8,
     pub learning_rate: f64,
     /// Deep-supervision weights, coarse to fine (one per head).
     pub alpha: Vec<f64>,
@@ -55,32 +55,44 @@ pub fn batch_tensors<B: Backend>(
     )
 }
 
-/// The epoch's samples in its shuffled order, each augmented with its own seed.
-pub(super) fn shuffled_augmented(samples: &[Sample], settings: &EpochSettings) -> Vec<Sample> {
-    let mut order: Vec<usize> = (0..samples.len()).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed::derive(
-        settings.seed,
-        "shuffle",
-        0,
-    )));
-    order
+/// The epoch's batches ([`plan_batches`]), each sample augmented with its own seed: by sample
+/// in a one-pass epoch (as the paper's schedule always drew them), by place in the epoch when
+/// samples repeat.
+pub(super) fn epoch_batches(samples: &[Sample], settings: &EpochSettings) -> Vec<Vec<Sample>> {
+    let foreground: Vec<bool> = samples
         .iter()
-        .map(|&i| {
-            let s = &samples[i];
-            let params = AugmentParams::sample(
-                &settings.augment,
-                s.channels.len(),
-                seed::derive(settings.seed, "augment", i as u64),
-            );
-            let labels = s.classes.mapv(u16::from);
-            let (channels, labels) = augment(&s.channels, Some(&labels), &params);
-            Sample {
-                channels,
-                classes: labels.expect("labels were given").mapv(|c| c as u8),
-                ..s.clone()
-            }
+        .map(|s| s.classes.iter().any(|&k| k == settings.foreground_class))
+        .collect();
+    let plan = plan_batches(&foreground, &settings.batches, settings.seed);
+    let by_place = settings.batches.length != EpochLength::Pass;
+    let mut place = 0u64;
+    plan.iter()
+        .map(|batch| {
+            batch
+                .iter()
+                .map(|&i| {
+                    let stream = if by_place { place } else { i as u64 };
+                    place += 1;
+                    augmented(
+                        &samples[i],
+                        &settings.augment,
+                        seed::derive(settings.seed, "augment", stream),
+                    )
+                })
+                .collect()
         })
         .collect()
+}
+
+fn augmented(s: &Sample, config: &AugmentConfig, seed: u64) -> Sample {
+    let params = AugmentParams::sample(config, s.channels.len(), seed);
+    let labels = s.classes.mapv(u16::from);
+    let (channels, labels) = augment(&s.channels, Some(&labels), &params);
+    Sample {
+        channels,
+        classes: labels.expect("labels were given").mapv(|c| c as u8),
+        ..s.clone()
+    }
 }
 
 /// Train `model` for one epoch; returns it with the mean loss over batches.
@@ -96,10 +108,9 @@ where
     B: AutodiffBackend,
     O: Optimizer<UNet<B>, B>,
 {
-    let augmented = shuffled_augmented(samples, settings);
     let mut total = 0.0;
     let mut batches = 0usize;
-    for chunk in augmented.chunks(settings.batch_size.max(1)) {
+    for chunk in epoch_batches(samples, settings) {
         let refs: Vec<&Sample> = chunk.iter().collect();
         let (x, y) = batch_tensors::<B>(&refs, device);
         let heads = model.forward(x);
@@ -122,38 +133,92 @@ pub fn validate<B: AutodiffBackend>(
     device: &B::Device,
 ) -> ValidationDice {
     let inner = model.valid();
-    let mut scores = Vec::with_capacity(samples.len());
-    let (mut all_inter, mut all_sum) = (0usize, 0usize);
-    let mut per_case: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    let mut tally = DiceTally::new(class);
     for chunk in samples.chunks(batch_size.max(1)) {
         let refs: Vec<&Sample> = chunk.iter().collect();
         let (x, _) = batch_tensors::<B::InnerBackend>(&refs, device);
         let logits = inner.forward(x).pop().expect("a prediction head");
-        let predicted = logits.argmax(1).squeeze_dim::<3>(1);
-        let data = predicted.into_data();
-        let values: Vec<i64> = data.convert::<i64>().to_vec().expect("integer predictions");
-        let per = chunk[0].classes.len();
-        for (s, pred) in chunk.iter().zip(values.chunks(per)) {
-            let (mut inter, mut p, mut g) = (0usize, 0usize, 0usize);
-            for (&truth, &guess) in s.classes.iter().zip(pred) {
-                let (t, q) = (truth == class, guess == i64::from(class));
-                inter += usize::from(t && q);
-                p += usize::from(q);
-                g += usize::from(t);
-            }
-            scores.push(dice(inter, p + g));
-            all_inter += inter;
-            all_sum += p + g;
-            let case = per_case.entry(s.case.as_str()).or_default();
-            case.0 += inter;
-            case.1 += p + g;
+        tally.add_batch(chunk, &predicted_classes(logits));
+    }
+    tally.dice()
+}
+
+/// The argmax class of each pixel of `[batch, classes, h, w]` logits, samples one after the
+/// other.
+pub fn predicted_classes<B: Backend>(logits: Tensor<B, 4>) -> Vec<i64> {
+    let predicted = logits.argmax(1).squeeze_dim::<3>(1);
+    predicted
+        .into_data()
+        .convert::<i64>()
+        .to_vec()
+        .expect("integer predictions")
+}
+
+/// Counts of one class's overlap between predictions and samples, slice by slice: every
+/// validation Dice is computed from them.
+#[derive(Debug, Clone, Default)]
+pub struct DiceTally {
+    class: u8,
+    per_slice: Vec<f64>,
+    inter: usize,
+    sum: usize,
+    per_case: std::collections::BTreeMap<String, (usize, usize)>,
+    /// Pixels predicted as the class on slices whose truth shows it.
+    found: u64,
+    /// Slices whose truth shows the class.
+    lesion_slices: usize,
+}
+
+impl DiceTally {
+    pub fn new(class: u8) -> Self {
+        DiceTally {
+            class,
+            ..Default::default()
         }
     }
-    ValidationDice {
-        per_slice: scores.iter().sum::<f64>() / scores.len().max(1) as f64,
-        pooled: dice(all_inter, all_sum),
-        per_case: per_case.values().map(|&(i, s)| dice(i, s)).sum::<f64>()
-            / per_case.len().max(1) as f64,
+
+    /// Count a batch: `predicted` holds each sample's classes one after the other.
+    pub fn add_batch(&mut self, samples: &[Sample], predicted: &[i64]) {
+        let per = samples.first().map_or(0, |s| s.classes.len());
+        for (s, pred) in samples.iter().zip(predicted.chunks(per.max(1))) {
+            self.add(s, pred);
+        }
+    }
+
+    pub fn add(&mut self, sample: &Sample, predicted: &[i64]) {
+        let class = self.class;
+        let (mut inter, mut p, mut g) = (0usize, 0usize, 0usize);
+        for (&truth, &guess) in sample.classes.iter().zip(predicted) {
+            let (t, q) = (truth == class, guess == i64::from(class));
+            inter += usize::from(t && q);
+            p += usize::from(q);
+            g += usize::from(t);
+        }
+        self.per_slice.push(dice(inter, p + g));
+        self.inter += inter;
+        self.sum += p + g;
+        let case = self.per_case.entry(sample.case.clone()).or_default();
+        case.0 += inter;
+        case.1 += p + g;
+        if g > 0 {
+            self.lesion_slices += 1;
+            self.found += p as u64;
+        }
+    }
+
+    pub fn dice(&self) -> ValidationDice {
+        ValidationDice {
+            per_slice: self.per_slice.iter().sum::<f64>() / self.per_slice.len().max(1) as f64,
+            pooled: dice(self.inter, self.sum),
+            per_case: self
+                .per_case
+                .values()
+                .map(|&(i, s)| dice(i, s))
+                .sum::<f64>()
+                / self.per_case.len().max(1) as f64,
+            found: self.found,
+            lesion_slices: self.lesion_slices,
+        }
     }
 }
 

@@ -76,6 +76,7 @@ fn autodiff_loss(
             dice_smooth: config.dice_smooth,
             dice_background: config.dice_background,
             dice_sum: config.dice_sum,
+            dice_batch: config.dice_batch,
             ce_weight: config.ce_weight,
         },
     );

@@ -12,7 +12,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 
-use super::epoch::{batch_tensors, shuffled_augmented, EpochSettings};
+use super::epoch::{batch_tensors, epoch_batches, EpochSettings};
 use super::loss::hybrid;
 use super::samples::Sample;
 use crate::das::controller::LAYERS;
@@ -34,9 +34,8 @@ where
     B: AutodiffBackend,
     O: Optimizer<UNet<B>, B>,
 {
-    let augmented = shuffled_augmented(samples, settings);
     let (mut total, mut batches) = (0.0, 0usize);
-    for chunk in augmented.chunks(settings.batch_size.max(1)) {
+    for chunk in epoch_batches(samples, settings) {
         let refs: Vec<&Sample> = chunk.iter().collect();
         let (x, y) = batch_tensors::<B>(&refs, device);
         let heads = model.forward(x);

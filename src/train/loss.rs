@@ -2,7 +2,8 @@
 //!
 //! - Soft Dice (Eq. 1), per sample and class: `1 − (2·Σ p·g + ε) / (Σ p + Σ g + ε)` over the
 //!   pixels, with p the softmax probability and g the one-hot target, averaged over the
-//!   foreground classes and the samples. The released code instead sums over the classes,
+//!   foreground classes and the samples; with `dice_batch` the sums run over the batch's
+//!   pixels, one Dice per class (nnU-Net's batch Dice). The released code instead sums over the classes,
 //!   background included: `dice_sum` and `dice_background` (each its own option).
 //! - Cross-entropy: the mean over pixels of `−log softmax(logits)[target]`.
 //! - Hybrid (Eq. 3): `Dice + λ_CE · CE`, λ_CE = 0.25. The released code uses 0.2 before the
@@ -30,6 +31,11 @@ pub struct LossConfig {
     /// Sum the counted classes' Dice losses (the released code) rather than average them.
     #[config(default = false)]
     pub dice_sum: bool,
+    /// One Dice per class over the whole batch (nnU-Net's batch Dice) instead of one per
+    /// sample: a slice without the class then adds its false positives to the batch's Dice
+    /// rather than scoring 0 or 1 on its own.
+    #[config(default = false)]
+    pub dice_batch: bool,
     /// λ_CE.
     #[config(default = 0.25)]
     pub ce_weight: f64,
@@ -52,16 +58,21 @@ pub fn soft_dice<B: Backend>(
     let [batch, classes, h, w] = logits.dims();
     let probs = softmax_classes(logits);
     let truth = one_hot(target, classes);
-    // Reduce over pixels first and drop the background class from the small [batch, classes]
+    // Reduce over pixels first and drop the background class from the small [groups, classes]
     // result: slicing the class axis of full-size maps is slow on the CPU backend.
-    let inter = (probs.clone() * truth.clone())
-        .reshape([batch, classes, h * w])
-        .sum_dim(2)
-        .reshape([batch, classes]);
-    let total = (probs + truth)
-        .reshape([batch, classes, h * w])
-        .sum_dim(2)
-        .reshape([batch, classes]);
+    let sums = |t: Tensor<B, 4>| {
+        let per_sample = t
+            .reshape([batch, classes, h * w])
+            .sum_dim(2)
+            .reshape([batch, classes]);
+        if config.dice_batch {
+            per_sample.sum_dim(0)
+        } else {
+            per_sample
+        }
+    };
+    let inter = sums(probs.clone() * truth.clone());
+    let total = sums(probs + truth);
     let dice = (inter * 2.0 + config.dice_smooth) / (total + config.dice_smooth);
     let first = usize::from(!config.dice_background && classes > 1);
     let loss = dice.narrow(1, first, classes - first).mean().neg() + 1.0;
@@ -224,10 +235,13 @@ mod tests {
             .collect();
         let labels: Vec<i64> = (0..2 * 4 * 5).map(|i| (i * 7 % 3) as i64).collect();
         let target = Tensor::<A, 3, Int>::from_data(TensorData::new(labels, [2, 4, 5]), &device);
-        for (background, sum) in [(false, false), (true, false), (false, true), (true, true)] {
+        let options = [(false, false), (true, false), (false, true), (true, true)];
+        for ((background, sum), batch) in options.into_iter().flat_map(|o| [(o, false), (o, true)])
+        {
             let config = LossConfig::new()
                 .with_dice_background(background)
-                .with_dice_sum(sum);
+                .with_dice_sum(sum)
+                .with_dice_batch(batch);
             let run = |fused: bool| {
                 let logits = Tensor::<A, 4>::from_data(
                     TensorData::new(values.clone(), [2, 3, 4, 5]),

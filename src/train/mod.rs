@@ -2,10 +2,13 @@
 //! validation, checkpoints, and the epoch-sized `steps` that `awsnet train` loops over and grid
 //! tasks call one at a time. Nothing here schedules jobs.
 
+pub mod batches;
 pub mod checkpoint;
 pub mod config;
 pub mod deploy;
+pub mod diagnose;
 pub mod epoch;
+pub mod export;
 pub mod fused_loss;
 pub mod learned_alpha;
 pub mod loss;

@@ -101,8 +101,8 @@ fn ce_weight_auto_is_lambda_in_the_auto_weighted_epochs_only() {
         assert_eq!(r.loss.ce_weight, want, "epoch {epoch}");
         assert_eq!(p.loss.ce_weight, 0.2, "epoch {epoch}");
         assert_eq!(
-            (r.seed, r.alpha, r.batch_size, r.loss.dice_smooth),
-            (p.seed, p.alpha, p.batch_size, p.loss.dice_smooth),
+            (r.seed, r.alpha, r.batches.batch_size, r.loss.dice_smooth),
+            (p.seed, p.alpha, p.batches.batch_size, p.loss.dice_smooth),
             "nothing else differs"
         );
     }

@@ -23,9 +23,11 @@ use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 
+use super::batches::BatchSettings;
 use super::checkpoint::{fork, new_adam, AdamOf, StateExtra, TrainState};
 use super::config::{
-    epoch_seed, DiceReduction, EpochKind, EpochRecord, PamWidth, TrainConfig, ValidationDice,
+    epoch_seed, DiceOver, DiceReduction, EpochKind, EpochRecord, PamWidth, TrainConfig,
+    ValidationDice, ValidationFound,
 };
 use super::epoch::{train_epoch, validate, EpochSettings};
 use super::learned_alpha::train_epoch_learning_alpha;
@@ -58,6 +60,9 @@ pub fn model_config(config: &TrainConfig) -> UNetConfig {
         .with_deep_supervision(config.deep_supervision())
 }
 
+/// Over what the Dice's sums run when a config does not say.
+pub const DEFAULT_DICE_OVER: DiceOver = DiceOver::Sample;
+
 /// The loss a config trains with: λ_CE 0.25 for ASAN (Eq. 3), Dice only for CASN (Eq. 1),
 /// unless the config says otherwise.
 pub fn loss_config(config: &TrainConfig) -> LossConfig {
@@ -67,6 +72,7 @@ pub fn loss_config(config: &TrainConfig) -> LossConfig {
         .with_dice_smooth(config.loss.dice_smooth.unwrap_or(d.dice_smooth))
         .with_dice_background(config.loss.dice_background.unwrap_or(d.dice_background))
         .with_dice_sum(config.loss.dice_reduction == Some(DiceReduction::Sum))
+        .with_dice_batch(config.loss.dice_over.unwrap_or(DEFAULT_DICE_OVER) == DiceOver::Batch)
         .with_ce_weight(config.loss.ce_weight.unwrap_or(ce))
 }
 
@@ -162,7 +168,12 @@ impl<'a, B: AutodiffBackend> Session<'a, B> {
             loss.ce_weight = ce;
         }
         EpochSettings {
-            batch_size: config.batch_size,
+            batches: BatchSettings {
+                batch_size: config.batch_size,
+                length: config.epoch_length,
+                foreground_fraction: config.foreground_oversampling,
+            },
+            foreground_class: config.net.scored_class(),
             learning_rate: config.learning_rate,
             alpha: config.alpha(),
             loss,
@@ -242,6 +253,10 @@ pub fn record(
         val_dice: dice.per_slice,
         val_dice_pooled: dice.pooled,
         val_dice_per_case: dice.per_case,
+        val_found: Some(ValidationFound {
+            pixels: dice.found,
+            lesion_slices: dice.lesion_slices,
+        }),
         alpha: alpha.to_vec(),
         seconds: started.elapsed().as_secs_f64(),
     }
@@ -451,7 +466,7 @@ pub fn auto_epoch<B: AutodiffBackend>(
         let Some(child) = sample(session, &parent, candidate, progress) else {
             continue;
         };
-        let dice = child.dice.score(weighting.score);
+        let dice = child.dice.score(session.config.score);
         tracing::info!(
             child = candidate.index,
             alpha = ?candidate.alpha,
@@ -466,7 +481,7 @@ pub fn auto_epoch<B: AutodiffBackend>(
         // Ties keep the earlier child, as the update does.
         let better = best
             .as_ref()
-            .is_none_or(|(_, b)| dice > b.dice.score(weighting.score));
+            .is_none_or(|(_, b)| dice > b.dice.score(session.config.score));
         if better {
             best = Some((candidate.index, child));
         }
