@@ -20,6 +20,7 @@ use awsnet::grid::spec::{Backend, JobSpec};
 use awsnet::grid::status::{stage_status, StageStatus};
 use awsnet::grid::store::RunStore;
 use awsnet::grid::task::read_plan;
+use awsnet::report::data::HealthFlag;
 use awsnet::stop::{OnSignals, Stop};
 
 #[derive(Args)]
@@ -229,13 +230,24 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     let store = RunStore::new(&args.run);
     let plan = read_plan(&store)?;
     let stages = stage_status(&plan, &store)?;
+    let health = awsnet::grid::status::health(&plan, &store)?;
     if let Some(records) = Records::read(&args.run)? {
-        return super::slurm::status(&plan, &store, &stages, &records, args.json);
+        return super::slurm::status(&plan, &store, &stages, &health, &records, args.json);
     }
     if args.json {
-        return print_json(&serde_json::json!({ "run": plan.run, "stages": stages }));
+        return print_json(
+            &serde_json::json!({ "run": plan.run, "stages": stages, "health": health }),
+        );
     }
-    print_out(&render(&plan, &args.run, &stages))
+    print_out(&(render(&plan, &args.run, &stages) + &render_health(&health)))
+}
+
+/// The networks that did not learn, a line each (nothing when all did).
+pub fn render_health(health: &[HealthFlag]) -> String {
+    health
+        .iter()
+        .map(|flag| format!("⚠ {}\n", flag.describe()))
+        .collect()
 }
 
 fn execute(plan: &Plan, store: &RunStore, exec: &ExecArgs, stop: &dyn Stop) -> anyhow::Result<()> {

@@ -20,6 +20,7 @@ use awsnet::grid::held::search_done;
 use awsnet::grid::plan::Plan;
 use awsnet::grid::status::StageStatus;
 use awsnet::grid::store::{RunStore, TaskState};
+use awsnet::report::data::HealthFlag;
 
 /// The awsnet binary the jobs run.
 fn awsnet_binary(settings: &SlurmSettings) -> anyhow::Result<PathBuf> {
@@ -136,6 +137,7 @@ pub fn status(
     plan: &Plan,
     store: &RunStore,
     stages: &[StageStatus],
+    health: &[HealthFlag],
     records: &Records,
     json: bool,
 ) -> anyhow::Result<()> {
@@ -180,6 +182,7 @@ pub fn status(
         return print_json(&serde_json::json!({
             "run": plan.run,
             "stages": stages,
+            "health": health,
             "slurm": {
                 "job_name": records.job_name,
                 "scheduler_calls": scheduler.calls(),
@@ -187,7 +190,8 @@ pub fn status(
             },
         }));
     }
-    print_out(&render(plan, &store.root, stages, &pending, &scheduler))
+    let text = render(plan, &store.root, stages, &pending, &scheduler);
+    print_out(&(text + &super::run::render_health(health)))
 }
 
 fn render(

@@ -22,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::eval::stats::samples::Samples;
 use crate::eval::stats::{compare, CompareOptions};
 use crate::report::data::{
-    Change, Cost, CurvePoint, Deployed, MemberData, MethodData, NetData, Previous, Replicates,
-    ReportData, Variant,
+    Change, Cost, CurvePoint, Deployed, HealthFlag, MemberData, MethodData, NetData, Previous,
+    Replicates, ReportData, Variant,
 };
 use crate::report::figures::overlay::SliceRow;
 use crate::train::checkpoint::read_state;
@@ -45,6 +45,8 @@ struct SummaryFile {
     targets: Vec<Target>,
     methods: serde_json::Map<String, serde_json::Value>,
     comparisons: Vec<serde_json::Value>,
+    #[serde(default)]
+    health: Vec<HealthFlag>,
     provenance: ProvenanceFile,
 }
 
@@ -156,6 +158,7 @@ pub fn gather(run: &Path) -> Result<ReportData> {
             summary.provenance.awsnet,
             &summary.provenance.commit[..summary.provenance.commit.len().min(12)]
         ),
+        health: summary.health,
     })
 }
 

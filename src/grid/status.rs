@@ -2,9 +2,11 @@
 
 use serde::Serialize;
 
-use super::plan::Plan;
+use super::plan::{Plan, Work};
 use super::store::{RunStore, TaskState};
-use crate::error::Result;
+use super::task::DeployedRecord;
+use crate::error::{Error, Result};
+use crate::report::data::HealthFlag;
 
 /// One stage's tasks by state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,4 +53,37 @@ pub fn stage_status(plan: &Plan, store: &RunStore) -> Result<Vec<StageStatus>> {
             })
         })
         .collect()
+}
+
+/// Every issue of every network the finished predict tasks of `plan` deployed (each task's
+/// `deployed.json`), in plan order: what `status`, the summary and the report flag.
+pub fn health(plan: &Plan, store: &RunStore) -> Result<Vec<HealthFlag>> {
+    let mut flags = Vec::new();
+    for stage in &plan.stages {
+        let Work::Predict {
+            method, replicate, ..
+        } = &stage.work
+        else {
+            continue;
+        };
+        for member in 0..stage.tasks {
+            if store.state(&stage.id, member)? != TaskState::Done {
+                continue;
+            }
+            let path = store.task_dir(&stage.id, member).join("deployed.json");
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+            let nets: Vec<DeployedRecord> = serde_json::from_str(&text)
+                .map_err(|e| Error::input(&path, format!("not a deployment record: {e}")))?;
+            for record in nets {
+                flags.extend(record.health.iter().map(|issue| HealthFlag {
+                    method: method.clone(),
+                    replicate: *replicate,
+                    member: member + 1,
+                    net: record.net,
+                    issue: *issue,
+                }));
+            }
+        }
+    }
+    Ok(flags)
 }

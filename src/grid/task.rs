@@ -32,10 +32,12 @@ use crate::eval::stats::{compare_family, CompareOptions, Comparison, Family};
 use crate::eval::summary::eval_json;
 use crate::infer::pipeline::{Deployed, InferOptions};
 use crate::infer::vote::{match_inputs, vote_case, VoteRule};
+use crate::report::data::HealthFlag;
 use crate::report::tables::{mean_std_table, p_value_table, render, Format, MethodEval, PValue};
 use crate::train::checkpoint::{read_state, StateExtra, TrainState};
 use crate::train::config::{epoch_seed, EpochRecord, TrainConfig};
 use crate::train::deploy::{best_of, run_deployment};
+use crate::train::health::{assess, HealthIssue};
 use crate::train::run_dir::{read_lines, run_checkpoint, RunDir, Which};
 use crate::train::samples::Network;
 use crate::train::steps;
@@ -114,6 +116,9 @@ pub struct Parent {
     pub fixed_best: Option<Deployable>,
     /// Each auto-weighted epoch's chosen child, in order.
     pub auto: Vec<Deployable>,
+    /// Progress lines of the fixed-weight warm-up, for the deployed net's health.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warmup: Vec<EpochRecord>,
 }
 
 /// A checkpoint that could be deployed, with its validation score.
@@ -296,10 +301,11 @@ impl Task<'_> {
                 let state = read_state(&checkpoint)?;
                 let best = run_checkpoint(&run, Which::Best)?;
                 let best_epoch = read_state(&best)?.epoch;
-                let progress: Vec<EpochRecord> =
-                    read_lines(&RunDir::new(&run).progress(), best_epoch)?;
-                let score = progress
-                    .last()
+                let warmup: Vec<EpochRecord> =
+                    read_lines(&RunDir::new(&run).progress(), state.epoch)?;
+                let score = warmup
+                    .iter()
+                    .find(|r| r.epoch == best_epoch)
                     .map_or(0.0, |r| r.validation().score(configs[which].score()));
                 let parent = Parent {
                     checkpoint: self.store.stored(&checkpoint)?,
@@ -312,6 +318,7 @@ impl Task<'_> {
                         score,
                     }),
                     auto: Vec::new(),
+                    warmup,
                 };
                 Ok((self.store.root.join(&parent.checkpoint), parent))
             }
@@ -459,6 +466,7 @@ impl Task<'_> {
                 lines,
                 fixed_best: parent.fixed_best,
                 auto,
+                warmup: parent.warmup,
             };
             write_json(&out.join(format!("{which}.json")), &next)?;
         }
@@ -473,7 +481,8 @@ impl Task<'_> {
         options: InferOptions,
     ) -> Result<()> {
         let member = self.index;
-        let casn = |i: usize| -> Result<Deployed> {
+        // Each network with the validation records of its epochs, for its health.
+        let casn = |i: usize| -> Result<(Deployed, Vec<EpochRecord>)> {
             let stage = self.parent(i)?;
             let Work::Casn { config } = &stage.work else {
                 return Err(Error::Internal(format!(
@@ -482,14 +491,15 @@ impl Task<'_> {
             };
             let run = self.store.task_dir(&stage.id, 0).join("run");
             let best = self.store.stored(&run_checkpoint(&run, Which::Best)?)?;
-            Ok(Deployed {
+            let deployed = Deployed {
                 config: (**config).clone(),
                 checkpoint: self.store.root.join(best),
-                source: run,
-            })
+                source: run.clone(),
+            };
+            Ok((deployed, run_history(&run)?))
         };
         let asan = self.parent(2)?;
-        let asan_net = |net: usize| -> Result<Deployed> {
+        let asan_net = |net: usize| -> Result<(Deployed, Vec<EpochRecord>)> {
             let which = member * ASAN_NETS.len() + net;
             let configs = match &asan.work {
                 Work::Train { configs, .. } | Work::Update { configs, .. } => configs,
@@ -498,34 +508,40 @@ impl Task<'_> {
             // Which checkpoint is deployed (`deploy` in the job): by default a fixed-weight
             // run's best validation epoch, as `awsnet predict` does, and a search's final
             // parent, so the deployed model is one the search chose.
-            let checkpoint = match &asan.work {
+            let (checkpoint, history) = match &asan.work {
                 Work::Train { .. } => {
                     let run = self.store.task_dir(&asan.id, which).join("run");
                     let checkpoint = run_deployment(&run, &configs[which], deploy)?;
-                    self.store.root.join(self.store.stored(&checkpoint)?)
+                    let stored = self.store.root.join(self.store.stored(&checkpoint)?);
+                    (stored, run_history(&run)?)
                 }
                 _ => {
                     let (_, parent) = self.member_state(asan, which)?;
-                    self.store.root.join(parent.deployed(deploy))
+                    let checkpoint = self.store.root.join(parent.deployed(deploy));
+                    (checkpoint, [parent.warmup, parent.history].concat())
                 }
             };
-            Ok(Deployed {
+            let deployed = Deployed {
                 config: configs[which].clone(),
                 source: checkpoint.clone(),
                 checkpoint,
-            })
+            };
+            Ok((deployed, history))
         };
-        let networks = [casn(0)?, casn(1)?, asan_net(0)?, asan_net(1)?];
-        let deployed = networks
+        let nets = [casn(0)?, casn(1)?, asan_net(0)?, asan_net(1)?];
+        let deployed = nets
             .iter()
-            .map(|d| {
+            .map(|(d, history)| {
+                let epoch = read_state(&d.checkpoint)?.epoch;
                 Ok(DeployedRecord {
                     net: d.config.net,
                     checkpoint: relative(&self.store.root, &d.checkpoint),
-                    epoch: read_state(&d.checkpoint)?.epoch,
+                    epoch,
+                    health: assess(history, epoch, d.config.score()),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let networks = nets.map(|(d, _)| d);
         let out = self.dir();
         write_json(&out.join("deployed.json"), &deployed)?;
         self.engine
@@ -751,10 +767,11 @@ impl Task<'_> {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
             let eval: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| Error::input(&path, format!("not an evaluation: {e}")))?;
+            let deployed = self.deployed(stage)?;
             let mut entry = serde_json::json!({
                 "eval": eval,
                 "stage": stage.id,
-                "deployed": self.deployed(stage)?,
+                "deployed": deployed,
             });
             if let Some(replicates) = self.replicates(stage)? {
                 entry["replicates"] = replicates;
@@ -774,6 +791,7 @@ impl Task<'_> {
             job: &self.plan.job.name,
             seed: self.plan.job.seed,
             methods: by_method,
+            health: super::status::health(self.plan, &self.store)?,
             comparisons: compared,
             targets: self
                 .plan
@@ -831,6 +849,16 @@ pub struct DeployedRecord {
     pub checkpoint: PathBuf,
     /// Epochs the deployed network had trained.
     pub epoch: u64,
+    /// How it failed to learn, if it did (`train::health`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<HealthIssue>,
+}
+
+/// The progress lines of every epoch of the `awsnet train` run `run`.
+fn run_history(run: &Path) -> Result<Vec<EpochRecord>> {
+    let dir = RunDir::new(run);
+    let epochs = dir.epoch_of(Which::Latest)?.unwrap_or(0);
+    read_lines(&dir.progress(), epochs)
 }
 
 /// `RUN/results/summary.json`.
@@ -841,6 +869,8 @@ struct Summary<'a> {
     seed: u64,
     targets: Vec<&'static str>,
     methods: serde_json::Map<String, serde_json::Value>,
+    /// Every deployed network that failed to learn, by method, member and net.
+    health: Vec<HealthFlag>,
     comparisons: Vec<Comparison>,
     provenance: Provenance<'a>,
 }
@@ -1015,6 +1045,7 @@ mod tests {
     #[test]
     fn deploy_picks_the_checkpoint_it_names() {
         let mut parent = Parent {
+            warmup: Vec::new(),
             checkpoint: PathBuf::from("e4"),
             state: TrainState {
                 epoch: 4,

@@ -91,6 +91,7 @@ fn compose(data: &ReportData, files: &mut Files) -> Result<String> {
              quartiles, median and 1.5 IQR whiskers.*\n"
         );
     }
+    health(data, &mut md);
     accuracy_tables(data, files, &mut md)?;
     across_seeds(data, &mut md);
     significance(data, files, &mut md)?;
@@ -345,6 +346,29 @@ fn paper_orderings(data: &ReportData, md: &mut String) {
             o.metric,
             o.verdict.describe()
         );
+    }
+    md.push('\n');
+}
+
+/// Networks that failed to learn, before any table: a mean over a collapsed net reads as a
+/// weak method otherwise.
+fn health(data: &ReportData, md: &mut String) {
+    if data.health.is_empty() {
+        let _ = writeln!(
+            md,
+            "Every deployed network learned: none collapsed to predicting nothing on its \
+             validation lesions, none stayed at its first epoch's score.\n"
+        );
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## ⚠ Networks that did not learn\n\nRead the tables below knowing that these \
+         deployed networks failed; the methods they belong to score what a broken net \
+         scores, not what the method can do.\n"
+    );
+    for flag in &data.health {
+        let _ = writeln!(md, "- ⚠ {}", flag.describe());
     }
     md.push('\n');
 }

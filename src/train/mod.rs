@@ -10,6 +10,7 @@ pub mod diagnose;
 pub mod epoch;
 pub mod export;
 pub mod fused_loss;
+pub mod health;
 pub mod learned_alpha;
 pub mod loss;
 #[cfg(test)]
