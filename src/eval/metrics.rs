@@ -314,3 +314,11 @@ mod tests {
         }
     }
 }
+
+/// Whether a lower value of the named metric (`scar_dice`, `scar_edema_hd95`, …) is better:
+/// distances, unlike overlaps.
+pub fn lower_is_better(metric: &str) -> bool {
+    ["hd", "hd95", "assd", "asd"]
+        .iter()
+        .any(|d| metric.ends_with(&format!("_{d}")))
+}

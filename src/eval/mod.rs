@@ -4,12 +4,14 @@
 //!   pair, in millimetres, with the empty-mask policy; [`surface`] and [`edt`] under it.
 //! - [`evaluate`], [`summary`]: `awsnet eval` over two directories of MyoPS label volumes (paired
 //!   by case id, `data::matching`), and the JSON and CSV it writes.
+//! - [`ensemble`]: an ensemble's vote against its members, evaluated alone.
 //! - [`replicates`]: a method trained from several seeds, its per-case metrics averaged.
 //! - [`stats`]: paired tests between two evaluations and Holm's correction (`awsnet stats`).
 //!
 //! Nothing here depends on burn: evaluating predictions needs no model code.
 
 pub mod edt;
+pub mod ensemble;
 pub mod evaluate;
 pub mod metrics;
 pub mod replicates;

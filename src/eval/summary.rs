@@ -9,6 +9,13 @@
 //!   one mask is empty have no surface distance and are left out of the distance aggregates
 //!   (their Dice and Jaccard of 0 stay in); `left_out_of_distances` counts them.
 //!
+//! - `lesion_cases`: per target, the same aggregates over the cases whose reference shows the
+//!   target only (`mean`, `std`, `n`): a lesion-free case scores Dice 1 or 0 on its own and
+//!   moves a small test set's mean by a whole case's weight, so the means over the cases with a
+//!   lesion say how well lesions are segmented;
+//! - `lesion_free_cases`: per target, how many cases have no reference lesion, and which of
+//!   them got a false positive (a non-empty prediction).
+//!
 //! An aggregate over no value is `null`. No NaN or infinity is ever written.
 
 use serde_json::{json, Map, Value};
@@ -118,6 +125,39 @@ pub fn eval_json(cases: &[CaseEvaluation], targets: &[Target]) -> Result<Value> 
         );
     }
 
+    let mut lesion = Map::new();
+    let mut lesion_free = Map::new();
+    for &target in targets {
+        let with: Vec<CaseEvaluation> = cases
+            .iter()
+            .filter(|c| c.targets.iter().any(|(t, m)| *t == target && !m.gt_empty))
+            .cloned()
+            .collect();
+        let (mut mean, mut std) = (Map::new(), Map::new());
+        for metric in MaskMetrics::NAMES {
+            let a = aggregate(&with, target, metric);
+            mean.insert(metric.into(), json!(a.mean));
+            std.insert(metric.into(), json!(a.std));
+        }
+        lesion.insert(
+            target.name().into(),
+            json!({ "n": with.len(), "mean": mean, "std": std }),
+        );
+        let free: Vec<&CaseEvaluation> = cases
+            .iter()
+            .filter(|c| c.targets.iter().any(|(t, m)| *t == target && m.gt_empty))
+            .collect();
+        let false_positive: Vec<&str> = free
+            .iter()
+            .filter(|c| c.targets.iter().any(|(t, m)| *t == target && !m.pred_empty))
+            .map(|c| c.case.as_str())
+            .collect();
+        lesion_free.insert(
+            target.name().into(),
+            json!({ "n": free.len(), "false_positive": false_positive }),
+        );
+    }
+
     Ok(json!({
         "targets": targets.iter().map(|t| t.name()).collect::<Vec<_>>(),
         "metric_per_case": per_case,
@@ -127,6 +167,8 @@ pub fn eval_json(cases: &[CaseEvaluation], targets: &[Target]) -> Result<Value> 
         "n": cases.len(),
         "n_per_metric": table(|a| json!(a.n)),
         "empty_masks": Value::Object(empty),
+        "lesion_cases": Value::Object(lesion),
+        "lesion_free_cases": Value::Object(lesion_free),
     }))
 }
 

@@ -19,6 +19,7 @@ use crate::data::cases::{discover, Sequence};
 use crate::data::labels::{codes_from_values, Target};
 use crate::data::nifti_read::{into_volume3, read_nifti};
 use crate::error::{Error, Result};
+use crate::eval::ensemble::VoteVsMembers;
 use crate::eval::stats::samples::Samples;
 use crate::eval::stats::{compare, CompareOptions};
 use crate::report::data::{
@@ -57,6 +58,9 @@ struct MethodEntry {
     /// Present when the method was trained from several seeds.
     #[serde(default)]
     replicates: Option<ReplicatesEntry>,
+    /// Present for an ensemble.
+    #[serde(default)]
+    vote_vs_members: Option<Vec<VoteVsMembers>>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +120,7 @@ pub fn gather(run: &Path) -> Result<ReportData> {
             .map_err(|e| Error::input(&path, format!("methods.{name}: {e}")))?;
         let mut data = method(&plan, &store, name, &entry)?;
         data.replicates = entry.replicates.as_ref().map(|r| r.dice(&summary.targets));
+        data.vote_vs_members = entry.vote_vs_members.clone().unwrap_or_default();
         methods.push(data);
         entries.push((name.clone(), entry));
     }
@@ -206,6 +211,7 @@ fn method(plan: &Plan, store: &RunStore, name: &str, entry: &MethodEntry) -> Res
         eval: entry.eval.clone(),
         members,
         replicates: None,
+        vote_vs_members: Vec::new(),
     })
 }
 

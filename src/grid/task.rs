@@ -25,6 +25,7 @@ use crate::data::labels::Target;
 use crate::data::matching::CasePair;
 use crate::data::nifti_write::{write_f32, write_i16};
 use crate::error::{Error, Result};
+use crate::eval::ensemble::{vote_vs_members, VoteVsMembers};
 use crate::eval::evaluate::{evaluate_pair, CaseEvaluation};
 use crate::eval::metrics::MaskMetrics;
 use crate::eval::stats::samples::load_samples;
@@ -609,6 +610,28 @@ impl Task<'_> {
         } else {
             dirs[0].clone()
         };
+        // Each member alone beside the vote, so the report can show whether voting helped.
+        if members > 1 {
+            for (m, dir) in dirs.iter().enumerate() {
+                let alone = self.evaluate_dir(dir, test, cases, targets)?;
+                write_json(
+                    &out.join(member_dir(m)).join("eval.json"),
+                    &eval_json(&alone, targets)?,
+                )?;
+            }
+        }
+        self.evaluate_dir(&pred, test, cases, targets)
+    }
+
+    /// Evaluate the predictions `<case>_pred.nii.gz` in `pred` of `cases` against `test`'s
+    /// labels.
+    fn evaluate_dir(
+        &self,
+        pred: &Path,
+        test: &Path,
+        cases: &[String],
+        targets: &[Target],
+    ) -> Result<Vec<CaseEvaluation>> {
         let references = discover(test)?;
         let mut evaluated = Vec::with_capacity(cases.len());
         for id in cases {
@@ -632,6 +655,35 @@ impl Task<'_> {
             evaluated.push(case);
         }
         Ok(evaluated)
+    }
+
+    /// An ensemble's vote against each of its members (the first replicate's), on `metrics`;
+    /// None for a single net.
+    fn vote_vs_members(
+        &self,
+        evaluated: &Stage,
+        metrics: &[String],
+        options: &CompareOptions,
+    ) -> Result<Option<Vec<VoteVsMembers>>> {
+        let Work::Evaluate {
+            members,
+            replicates,
+            ..
+        } = &evaluated.work
+        else {
+            return Ok(None);
+        };
+        if *members < 2 {
+            return Ok(None);
+        }
+        let mut dir = self.store.task_dir(&evaluated.id, 0);
+        if *replicates > 1 {
+            dir = dir.join(replicate_dir(0));
+        }
+        let each: Vec<PathBuf> = (0..*members)
+            .map(|m| dir.join(member_dir(m)).join("eval.json"))
+            .collect();
+        vote_vs_members(&dir.join("eval.json"), &each, metrics, options).map(Some)
     }
 
     /// A method evaluated over several replicates: each replicate's seed and mean metrics, and
@@ -776,6 +828,10 @@ impl Task<'_> {
             if let Some(replicates) = self.replicates(stage)? {
                 entry["replicates"] = replicates;
             }
+            if let Some(vote) = self.vote_vs_members(stage, metrics, &options)? {
+                entry["vote_vs_members"] = serde_json::to_value(vote)
+                    .map_err(|e| Error::Internal(format!("encoding vote_vs_members: {e}")))?;
+            }
             by_method.insert(name.clone(), entry);
         }
         // The job as run, without its data directories: the cases are recorded by content
@@ -833,6 +889,11 @@ impl Task<'_> {
         }
         Ok(())
     }
+}
+
+/// Where an evaluate task keeps member `member`'s own evaluation (`member1`, …).
+fn member_dir(member: usize) -> String {
+    format!("member{}", member + 1)
 }
 
 /// Where an evaluate task keeps replicate `replicate`'s votes and evaluation (`seed1`, …).

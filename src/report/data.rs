@@ -100,6 +100,8 @@ pub struct MethodData {
     pub members: Vec<MemberData>,
     /// The replicates' own means, when the method was trained from several seeds.
     pub replicates: Option<Replicates>,
+    /// An ensemble's vote against each member alone, per compared metric (empty otherwise).
+    pub vote_vs_members: Vec<crate::eval::ensemble::VoteVsMembers>,
 }
 
 /// A method trained from several seeds: what each replicate reached.

@@ -93,6 +93,8 @@ fn compose(data: &ReportData, files: &mut Files) -> Result<String> {
     }
     health(data, &mut md);
     accuracy_tables(data, files, &mut md)?;
+    lesion_cases(data, &mut md);
+    vote_vs_members(data, &mut md);
     across_seeds(data, &mut md);
     significance(data, files, &mut md)?;
     paper_orderings(data, &mut md);
@@ -220,6 +222,87 @@ fn accuracy_tables(data: &ReportData, files: &mut Files, md: &mut String) -> Res
         let _ = writeln!(md, "{}", files.table(name, &table));
     }
     Ok(())
+}
+
+/// Dice over the cases whose reference shows the lesion, and the lesion-free cases' false
+/// positives (`eval.json`'s `lesion_cases`, `lesion_free_cases`): a lesion-free case scores 0 or
+/// 1 on its own and weighs a whole case in the means above.
+fn lesion_cases(data: &ReportData, md: &mut String) {
+    let has = |m: &MethodData| m.eval.get("lesion_cases").is_some();
+    if !data.methods.iter().any(has) {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Cases with the lesion\n\nDice mean ± std over the test cases whose reference shows \
+         the target (n beside it), and of the cases without it, how many got a false positive \
+         (any predicted voxel).\n"
+    );
+    let mut header = "| method |".to_string();
+    let mut rule = "|---|".to_string();
+    for target in &data.targets {
+        let title = target_title(*target);
+        let _ = write!(header, " {title} Dice (n) | {title} false positives |");
+        rule.push_str("---:|---:|");
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    for m in data.methods.iter().filter(|m| has(m)) {
+        let mut row = format!("| {} |", m.name);
+        for target in &data.targets {
+            let with = &m.eval["lesion_cases"][target.name()];
+            let free = &m.eval["lesion_free_cases"][target.name()];
+            let dice = match (with["mean"]["dice"].as_f64(), with["std"]["dice"].as_f64()) {
+                (Some(mean), Some(sd)) => format!("{mean:.3}±{sd:.3}"),
+                _ => "–".into(),
+            };
+            let fp = free["false_positive"].as_array().map_or(0, Vec::len);
+            let _ = write!(
+                row,
+                " {dice} ({}) | {fp} of {} |",
+                with["n"].as_u64().unwrap_or(0),
+                free["n"].as_u64().unwrap_or(0)
+            );
+        }
+        let _ = writeln!(md, "{row}");
+    }
+    md.push('\n');
+}
+
+/// Each ensemble's vote beside its members alone, and the paired test against the best one.
+fn vote_vs_members(data: &ReportData, md: &mut String) {
+    let ensembles: Vec<&MethodData> = data
+        .methods
+        .iter()
+        .filter(|m| !m.vote_vs_members.is_empty())
+        .collect();
+    if ensembles.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Did voting help?\n\nEach ensemble's vote against its members, each evaluated \
+         alone on the same test cases; the difference is vote − the member with the best mean, \
+         with its two-sided paired t-test.\n\n| method | metric | members | vote | vote − best \
+         member | p |\n|---|---|---|---:|---:|---:|"
+    );
+    let num = |v: Option<f64>| v.map_or("–".into(), |v| format!("{v:.3}"));
+    for m in ensembles {
+        for v in &m.vote_vs_members {
+            let members: Vec<String> = v.members.iter().map(|&x| num(x)).collect();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} (member {}) | {} |",
+                m.name,
+                v.metric,
+                members.join(", "),
+                num(v.vote),
+                v.mean_diff.map_or("–".into(), |d| format!("{d:+.3}")),
+                v.best_member,
+                v.p_t.map_or("–".into(), |p| format!("{p:.3}"))
+            );
+        }
+    }
+    md.push('\n');
 }
 
 /// Each replicate's mean Dice and their spread, for the methods trained from several seeds.

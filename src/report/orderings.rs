@@ -9,6 +9,7 @@
 //! two methods (in either order) on the metric; otherwise it is listed as not compared.
 
 use super::data::{MethodData, Variant};
+use crate::eval::metrics::lower_is_better;
 
 /// The level of significance a verdict uses, on Holm-adjusted p-values.
 pub const ALPHA: f64 = 0.05;
@@ -213,12 +214,6 @@ fn verdict(comparisons: &[serde_json::Value], worse: &str, better: &str, metric:
         Some(p) if p < ALPHA => Verdict::Holds { diff, p_holm: p },
         p_holm => Verdict::SameDirection { diff, p_holm },
     }
-}
-
-fn lower_is_better(metric: &str) -> bool {
-    ["hd", "hd95", "assd", "asd"]
-        .iter()
-        .any(|d| metric.ends_with(&format!("_{d}")))
 }
 
 #[cfg(test)]
