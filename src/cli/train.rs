@@ -1,5 +1,6 @@
 //! `awsnet train`.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use burn::backend::{Autodiff, Flex};
@@ -8,7 +9,10 @@ use clap::Args;
 use super::output::print_out;
 use awsnet::backend::{check_cuda, DeviceChoice};
 use awsnet::stop::OnSignals;
+use awsnet::train::checkpoint::read_state;
 use awsnet::train::config::{EpochRecord, TrainConfig};
+use awsnet::train::deploy::{run_deployment, Deploy};
+use awsnet::train::health::assess;
 use awsnet::train::run::train_run;
 
 #[derive(Args)]
@@ -51,7 +55,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
     };
     bar.finish();
-    print_out(&summary(&history, &out))
+    let mut text = summary(&history, &out);
+    // What `awsnet predict` would deploy, and whether that net learned.
+    let deployed = run_deployment(&out, &config, Deploy::Default)?;
+    let epoch = read_state(&deployed)?.epoch;
+    let _ = writeln!(text, "deployed by default: epoch {epoch}");
+    for issue in assess(&history, epoch, config.score()) {
+        let _ = writeln!(text, "⚠ {}", issue.describe());
+    }
+    print_out(&text)
 }
 
 #[cfg(feature = "cuda")]

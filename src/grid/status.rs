@@ -56,9 +56,11 @@ pub fn stage_status(plan: &Plan, store: &RunStore) -> Result<Vec<StageStatus>> {
 }
 
 /// Every issue of every network the finished predict tasks of `plan` deployed (each task's
-/// `deployed.json`), in plan order: what `status`, the summary and the report flag.
+/// `deployed.json`), in plan order: what `status`, the summary and the report flag. The CASNs
+/// all methods share are named once, as method `casn`.
 pub fn health(plan: &Plan, store: &RunStore) -> Result<Vec<HealthFlag>> {
     let mut flags = Vec::new();
+    let mut casns = std::collections::BTreeSet::new();
     for stage in &plan.stages {
         let Work::Predict {
             method, replicate, ..
@@ -75,10 +77,18 @@ pub fn health(plan: &Plan, store: &RunStore) -> Result<Vec<HealthFlag>> {
             let nets: Vec<DeployedRecord> = serde_json::from_str(&text)
                 .map_err(|e| Error::input(&path, format!("not a deployment record: {e}")))?;
             for record in nets {
+                let shared = record.net.asan().is_none();
+                if shared && !casns.insert(record.checkpoint.clone()) {
+                    continue;
+                }
                 flags.extend(record.health.iter().map(|issue| HealthFlag {
-                    method: method.clone(),
-                    replicate: *replicate,
-                    member: member + 1,
+                    method: if shared {
+                        "casn".into()
+                    } else {
+                        method.clone()
+                    },
+                    replicate: if shared { 0 } else { *replicate },
+                    member: if shared { 1 } else { member + 1 },
                     net: record.net,
                     issue: *issue,
                 }));

@@ -29,10 +29,11 @@ pub struct ReportData {
     pub health: Vec<HealthFlag>,
 }
 
-/// A deployed network that failed to learn, named (the summary's `health` list).
+/// A deployed network that failed to learn, named (the summary's `health` list). Not
+/// `deny_unknown_fields`: serde cannot combine it with the flattened issue.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HealthFlag {
+    /// The method, or `casn` for the CASNs every method shares.
     pub method: String,
     /// Which of the method's replicates (0: the first, then absent).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -56,6 +57,9 @@ impl HealthFlag {
             0 => String::new(),
             r => format!(" (replicate {})", r + 1),
         };
+        if self.method == "casn" {
+            return format!("{net}: {}", self.issue.describe());
+        }
         format!(
             "{}{replicate} member {}, {net}: {}",
             self.method,

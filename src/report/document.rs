@@ -851,6 +851,7 @@ mod tests {
             eval: serde_json::Value::Null,
             members: Vec::new(),
             replicates: None,
+            vote_vs_members: Vec::new(),
         }
     }
 

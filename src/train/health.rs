@@ -42,6 +42,12 @@ impl HealthIssue {
                  validation slices that show it"
             ),
             HealthIssue::NeverImproved {
+                epoch: 1, first, ..
+            } => format!(
+                "never improved: no later epoch scored better on validation than epoch 1 \
+                 ({first:.3}), which is deployed"
+            ),
+            HealthIssue::NeverImproved {
                 epoch,
                 first,
                 deployed,

@@ -707,3 +707,112 @@ fn if_changed_reruns_only_what_a_new_case_reaches() {
         "{report}"
     );
 }
+
+/// A net made to collapse — its training cases show no scar, its validation case does, and a
+/// high learning rate drives the scar class out — is named by `awsnet status`, the summary
+/// and the report, with its method, member, net and epoch.
+#[test]
+fn a_collapsed_net_is_flagged_by_status_summary_and_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let all = tmp.path().join("all");
+    common::phantoms(&all, 12, 7);
+    let cases = common::json(&awsnet(&["cases", s(&all), "--json"]).stdout);
+    let (mut free, mut lesion) = (Vec::new(), Vec::new());
+    for c in cases["cases"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap().to_string();
+        let labels = c["summary"]["labels_present"].as_array().unwrap();
+        if labels.iter().any(|l| l == "scar") {
+            lesion.push(id);
+        } else {
+            free.push(id);
+        }
+    }
+    assert!(free.len() >= 2 && lesion.len() >= 2, "{free:?} {lesion:?}");
+    let copy = |id: &str, to: &str| {
+        let dir = tmp.path().join(to);
+        fs::create_dir_all(&dir).unwrap();
+        for entry in fs::read_dir(&all).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with(&format!("{id}_")) {
+                fs::copy(&path, dir.join(name)).unwrap();
+            }
+        }
+    };
+    for id in [&free[0], &free[1], &lesion[0]] {
+        copy(id, "train");
+    }
+    copy(&lesion[1], "test");
+    let job = tmp.path().join("collapse.json");
+    let write_job = |seed: u64| {
+        let text = format!(
+            r#"{{ "name": "collapse", "seed": {seed},
+              "data": {{ "train": "train", "test": "test", "validation_cases": 1 }},
+              "scale": {{ "base_filters": 4, "crop": [64, 64], "margin": 3, "input": [32, 32],
+                         "batch_size": 4, "epochs": 4, "learning_rate": 0.01,
+                         "epoch_length": {{ "batches": 10 }} }},
+              "deploy": "latest",
+              "methods": [ {{ "name": "base", "pam": false, "deep_supervision": false }} ],
+              "backend": {{ "kind": "local", "workers": 2 }} }}"#
+        );
+        fs::write(&job, text).unwrap();
+    };
+    // The job seed whose validation draw holds out the case with the lesion.
+    let seed = (1..40)
+        .find(|&seed| {
+            write_job(seed);
+            let dry = awsnet(&[
+                "run",
+                s(&job),
+                "--run",
+                s(&tmp.path().join("dry")),
+                "--dry-run",
+            ]);
+            dry.stdout
+                .contains(&format!("1 for validation: {})", lesion[0]))
+        })
+        .expect("a seed that validates on the lesion case");
+    write_job(seed);
+    let run = tmp.path().join("run");
+    let out = run_grid(&job, &run, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let doc = common::json(&String::from_utf8(summary(&run)).unwrap());
+    let flagged: Vec<(String, String, String)> = doc["health"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let field = |k: &str| f[k].as_str().unwrap().to_string();
+            (field("method"), field("net"), field("issue"))
+        })
+        .collect();
+    let collapsed = (
+        "base".to_string(),
+        "scar".to_string(),
+        "collapsed".to_string(),
+    );
+    assert!(flagged.contains(&collapsed), "{flagged:?}");
+    let record = &doc["methods"]["base"]["deployed"][0][2];
+    assert_eq!(record["net"], "scar");
+    assert_eq!(record["health"][0]["issue"], "collapsed");
+    assert_eq!(
+        record["health"][0]["epoch"], 4,
+        "the deployed (latest) epoch"
+    );
+
+    let status = awsnet(&["status", s(&run)]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    status.assert_stdout_has(&["⚠ base member 1, scar: collapsed: epoch 4"]);
+    let json = common::json(&awsnet(&["status", s(&run), "--json"]).stdout);
+    assert_eq!(json["health"], doc["health"]);
+    let report = fs::read_to_string(run.join("results/report.md")).unwrap();
+    assert!(
+        report.contains("## ⚠ Networks that did not learn"),
+        "{report}"
+    );
+    assert!(
+        report.contains("- ⚠ base member 1, scar: collapsed: epoch 4"),
+        "{report}"
+    );
+}

@@ -205,3 +205,90 @@ fn casn_stages_train_plain_two_class_unets() {
         .assert_user_error(&["coarse/config.json", "this place needs CasnFine"]);
     assert!(!out.exists());
 }
+
+/// `awsnet diagnose` scores a checkpoint in each batch-norm mode, on validation and test
+/// slices; `awsnet export-schedule` writes each epoch's batches, and refuses what it cannot
+/// mirror.
+#[test]
+fn diagnose_scores_every_mode_and_export_writes_the_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup(tmp.path(), 2);
+    let run = tmp.path().join("run");
+    let out = train(&config, &run, &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.assert_stdout_has(&["deployed by default: epoch"]);
+    let cases = common::json(&awsnet(&["cases", s(&tmp.path().join("data")), "--json"]).stdout);
+    let first = cases["cases"][0]["id"].as_str().unwrap().to_string();
+    let diag = awsnet(&["diagnose", s(&run), "--test-cases", &first, "--json"]);
+    assert_eq!(diag.code, 0, "{}", diag.stderr);
+    let doc = common::json(&diag.stdout);
+    let modes: Vec<&str> = doc["diagnosis"]["modes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["eval", "batch", "reestimated"]);
+    for m in doc["diagnosis"]["modes"].as_array().unwrap() {
+        for set in ["validation", "test"] {
+            let dice = m[set]["pooled"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&dice), "{m}");
+            assert_eq!(m[set]["gate_means"].as_array().unwrap().len(), 4, "PAM on");
+        }
+    }
+    assert_eq!(doc["diagnosis"]["test_cases"], 1);
+    awsnet(&["diagnose", s(&run), "--test-cases", "nope"]).assert_user_error(&["nope"]);
+
+    let export = tmp.path().join("export");
+    let out = awsnet(&[
+        "export-schedule",
+        "--config",
+        s(&config),
+        "--out",
+        s(&export),
+        "--test-cases",
+        &first,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let manifest = common::json(&fs::read_to_string(export.join("manifest.json")).unwrap());
+    let epochs = manifest["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 2);
+    for e in epochs {
+        let set = &manifest["sets"][e["set"].as_str().unwrap()];
+        let n: u64 = e["batches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            set["n"].as_u64().unwrap(),
+            n,
+            "the batches cover the epoch's set"
+        );
+        let file = export.join(format!("{}.images.f32", e["set"].as_str().unwrap()));
+        let (c, h, w) = (2, 32, 32);
+        assert_eq!(fs::metadata(file).unwrap().len(), n * c * h * w * 4);
+    }
+    // Into a directory that holds files, or for a schedule that searches α: refused.
+    let again = awsnet(&[
+        "export-schedule",
+        "--config",
+        s(&config),
+        "--out",
+        s(&export),
+    ]);
+    again.assert_user_error(&["not empty"]);
+    let das = tmp.path().join("das.json");
+    let mut doc = common::json(&fs::read_to_string(&config).unwrap());
+    doc["weighting"] = serde_json::json!({ "kind": "das", "epochs_fixed": 1, "samples": 2 });
+    fs::write(&das, doc.to_string()).unwrap();
+    let refused = awsnet(&[
+        "export-schedule",
+        "--config",
+        s(&das),
+        "--out",
+        s(&tmp.path().join("e2")),
+    ]);
+    refused.assert_user_error(&["fixed-weight"]);
+}

@@ -7,6 +7,7 @@ use awsnet::data::augment::AugmentConfig;
 use awsnet::data::cases::Sequence;
 use awsnet::data::phantom::{generate_case, PhantomConfig};
 use awsnet::model::asan::asan_config;
+use awsnet::train::batches::{BatchSettings, EpochLength};
 use awsnet::train::epoch::{train_epoch, validate, EpochSettings};
 use awsnet::train::loss::LossConfig;
 use awsnet::train::samples::{asan_samples, AsanNet, SampleGeometry};
@@ -58,7 +59,12 @@ fn asan_overfits_two_phantom_cases() {
     let mut best = 0.0f64;
     for epoch in 0..400u64 {
         let settings = EpochSettings {
-            batch_size: 4,
+            batches: BatchSettings {
+                batch_size: 4,
+                length: EpochLength::Pass,
+                foreground_fraction: 0.0,
+            },
+            foreground_class: 2,
             learning_rate: 3e-3,
             alpha: vec![0.25; 4],
             loss: LossConfig::new(),
