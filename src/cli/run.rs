@@ -17,10 +17,10 @@ use awsnet::grid::history::retire;
 use awsnet::grid::inputs::Inputs;
 use awsnet::grid::plan::{plan, Plan};
 use awsnet::grid::spec::{Backend, JobSpec};
+use awsnet::grid::status::HealthFlag;
 use awsnet::grid::status::{stage_status, StageStatus};
 use awsnet::grid::store::RunStore;
 use awsnet::grid::task::read_plan;
-use awsnet::report::data::HealthFlag;
 use awsnet::stop::{OnSignals, Stop};
 
 #[derive(Args)]

@@ -18,9 +18,9 @@ use awsnet::grid::exec::slurm::script::job_name;
 use awsnet::grid::exec::slurm::{dry_run, log_of, submit, task_states};
 use awsnet::grid::held::search_done;
 use awsnet::grid::plan::Plan;
+use awsnet::grid::status::HealthFlag;
 use awsnet::grid::status::StageStatus;
 use awsnet::grid::store::{RunStore, TaskState};
-use awsnet::report::data::HealthFlag;
 
 /// The awsnet binary the jobs run.
 fn awsnet_binary(settings: &SlurmSettings) -> anyhow::Result<PathBuf> {

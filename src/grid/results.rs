@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::compute;
 use super::plan::{Plan, Stage, Work, ASAN_NETS};
 use super::spec::Method;
+use super::status::HealthFlag;
 use super::store::RunStore;
 use super::task::{read_plan, DeployedRecord, Parent};
 use crate::das::weighting::WeightingLine;
@@ -23,8 +24,8 @@ use crate::eval::ensemble::VoteVsMembers;
 use crate::eval::stats::samples::Samples;
 use crate::eval::stats::{compare, CompareOptions};
 use crate::report::data::{
-    Change, Cost, CurvePoint, Deployed, HealthFlag, MemberData, MethodData, NetData, Previous,
-    Replicates, ReportData, Variant,
+    Change, Cost, CurvePoint, Deployed, MemberData, MethodData, NetData, Previous, Replicates,
+    ReportData, Variant,
 };
 use crate::report::figures::overlay::SliceRow;
 use crate::train::checkpoint::read_state;
@@ -163,7 +164,7 @@ pub fn gather(run: &Path) -> Result<ReportData> {
             summary.provenance.awsnet,
             &summary.provenance.commit[..summary.provenance.commit.len().min(12)]
         ),
-        health: summary.health,
+        health: summary.health.iter().map(HealthFlag::describe).collect(),
     })
 }
 

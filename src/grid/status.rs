@@ -1,12 +1,13 @@
 //! Where a run stands, stage by stage, as the store's manifests say.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::plan::{Plan, Work};
 use super::store::{RunStore, TaskState};
 use super::task::DeployedRecord;
 use crate::error::{Error, Result};
-use crate::report::data::HealthFlag;
+use crate::train::health::HealthIssue;
+use crate::train::samples::Network;
 
 /// One stage's tasks by state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,6 +54,50 @@ pub fn stage_status(plan: &Plan, store: &RunStore) -> Result<Vec<StageStatus>> {
             })
         })
         .collect()
+}
+
+/// A deployed network that failed to learn, named (the summary's `health` list). Not
+/// `deny_unknown_fields`: serde cannot combine it with the flattened issue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthFlag {
+    /// The method, or `casn` for the CASNs every method shares.
+    pub method: String,
+    /// Which of the method's replicates (0: the first, then absent).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replicate: usize,
+    /// Counting from 1.
+    pub member: usize,
+    /// `casn_coarse`, `casn_fine`, `scar`, `scar_edema`.
+    pub net: Network,
+    #[serde(flatten)]
+    pub issue: HealthIssue,
+}
+
+impl HealthFlag {
+    /// "pam_ds member 1, scar: collapsed: …".
+    pub fn describe(&self) -> String {
+        let net = serde_json::to_value(self.net)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let replicate = match self.replicate {
+            0 => String::new(),
+            r => format!(" (replicate {})", r + 1),
+        };
+        if self.method == "casn" {
+            return format!("{net}: {}", self.issue.describe());
+        }
+        format!(
+            "{}{replicate} member {}, {net}: {}",
+            self.method,
+            self.member,
+            self.issue.describe()
+        )
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Every issue of every network the finished predict tasks of `plan` deployed (each task's

@@ -25,52 +25,8 @@ pub struct ReportData {
     pub provenance: String,
     /// Against the run this one replaced (`awsnet run --if-changed`).
     pub previous: Option<Previous>,
-    /// Every deployed network that failed to learn (`train::health`).
-    pub health: Vec<HealthFlag>,
-}
-
-/// A deployed network that failed to learn, named (the summary's `health` list). Not
-/// `deny_unknown_fields`: serde cannot combine it with the flattened issue.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct HealthFlag {
-    /// The method, or `casn` for the CASNs every method shares.
-    pub method: String,
-    /// Which of the method's replicates (0: the first, then absent).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub replicate: usize,
-    /// Counting from 1.
-    pub member: usize,
-    /// `casn_coarse`, `casn_fine`, `scar`, `scar_edema`.
-    pub net: crate::train::samples::Network,
-    #[serde(flatten)]
-    pub issue: crate::train::health::HealthIssue,
-}
-
-impl HealthFlag {
-    /// "pam_ds member 1, scar: collapsed: …".
-    pub fn describe(&self) -> String {
-        let net = serde_json::to_value(self.net)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        let replicate = match self.replicate {
-            0 => String::new(),
-            r => format!(" (replicate {})", r + 1),
-        };
-        if self.method == "casn" {
-            return format!("{net}: {}", self.issue.describe());
-        }
-        format!(
-            "{}{replicate} member {}, {net}: {}",
-            self.method,
-            self.member,
-            self.issue.describe()
-        )
-    }
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
+    /// Every deployed network that failed to learn, a sentence each (the summary's `health`).
+    pub health: Vec<String>,
 }
 
 /// Tonight's results against the previous run's, on the test cases both evaluated.

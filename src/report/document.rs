@@ -451,7 +451,7 @@ fn health(data: &ReportData, md: &mut String) {
          scores, not what the method can do.\n"
     );
     for flag in &data.health {
-        let _ = writeln!(md, "- ⚠ {}", flag.describe());
+        let _ = writeln!(md, "- ⚠ {flag}");
     }
     md.push('\n');
 }
