@@ -7,7 +7,9 @@
 //! `<set>.images.f32` (little-endian f32, N × C × H × W) and `<set>.classes.u8` (N × H × W).
 //! The sets are `validation`, `test` and one `epoch-NNNN` per epoch: that epoch's training
 //! samples in the order it trains them, augmented as it augments them, cut into batches of the
-//! sizes listed.
+//! sizes listed. `init/` is the checkpoint of the initial weights awsnet trains from
+//! (`train::checkpoint`'s format: `model.bin` holds the tensors `checkpoint.json` lists, in
+//! order, as little-endian f32).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +17,7 @@ use std::path::Path;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 
+use super::checkpoint::save_checkpoint;
 use super::config::{EpochKind, TrainConfig};
 use super::diagnose::test_samples;
 use super::epoch::epoch_batches;
@@ -101,7 +104,8 @@ pub fn export_schedule<B: AutodiffBackend>(
     for (name, samples) in [("validation", &session.validation), ("test", &test)] {
         sets.insert(name.to_string(), write_set(&mut staged, name, samples)?);
     }
-    let state = session.start().state;
+    let start = session.start();
+    let state = start.state.clone();
     let mut epochs = Vec::with_capacity(config.epochs as usize);
     for epoch in 0..config.epochs {
         let mut settings = session.settings(epoch);
@@ -149,6 +153,14 @@ pub fn export_schedule<B: AutodiffBackend>(
         .map_err(|e| Error::Internal(format!("encoding the manifest: {e}")))?;
     std::fs::write(&path, bytes).map_err(|e| Error::write(&path, e))?;
     staged.commit()?;
+    // The initial weights, so the other implementation may start from the very same ones.
+    save_checkpoint(
+        &out.join("init"),
+        &session.model_config,
+        &start.model,
+        &start.optimizer,
+        &start.state,
+    )?;
     Ok(manifest)
 }
 
