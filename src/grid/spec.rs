@@ -534,12 +534,12 @@ impl Scale {
                 "must be a positive number",
             ));
         }
-        if self.epoch_length == EpochLength::Batches(0) {
-            return Err(Error::invalid(
+        self.epoch_length.validate().map_err(|_| {
+            Error::invalid(
                 "scale.epoch_length",
-                "{\"batches\": 0} trains nothing: give at least one batch, or \"pass\"",
-            ));
-        }
+                "0 batches trains nothing: give at least one, or \"pass\"",
+            )
+        })?;
         crate::train::batches::check_fraction(
             "scale.foreground_oversampling",
             self.foreground_oversampling,

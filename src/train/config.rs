@@ -44,8 +44,8 @@ pub struct TrainConfig {
     pub epochs: u64,
     #[serde(default = "default_batch")]
     pub batch_size: usize,
-    /// How many batches an epoch trains: `"pass"`, one pass over the training slices (the
-    /// paper), or `{"batches": N}` (`train::batches` says why).
+    /// How many batches an epoch trains: `{"min_batches": N}` (default 7), `{"batches": N}`,
+    /// or `"pass"`, one pass over the training slices (the paper); `train::batches` says why.
     #[serde(default = "default_epoch_length")]
     pub epoch_length: EpochLength,
     /// Share of each batch given to slices that show the scored class (nnU-Net: a third);
@@ -233,14 +233,17 @@ fn default_batch() -> usize {
 fn default_lr() -> f64 {
     1e-3
 }
+/// Pooled: a net that predicts nothing scores 0, not the share of lesion-free slices.
 pub(crate) fn default_score() -> ScoreDice {
-    ScoreDice::PerSlice
+    ScoreDice::Pooled
 }
+/// At least MyoPS's pass (`train::batches`).
 pub(crate) fn default_epoch_length() -> EpochLength {
-    EpochLength::Pass
+    EpochLength::MinBatches(7)
 }
+/// nnU-Net's third of a batch.
 pub(crate) fn default_foreground_oversampling() -> f64 {
-    0.0
+    0.33
 }
 
 impl TrainConfig {
@@ -489,10 +492,11 @@ pub enum EpochKind {
 /// Dice of one class over validation samples, every way it is measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ValidationDice {
-    /// Mean per-slice Dice, a slice where prediction and truth are both empty counting 1: the
-    /// default validation score (the reward's ε; `ScoreDice::PerSlice`).
+    /// Mean per-slice Dice, a slice where prediction and truth are both empty counting 1
+    /// (`ScoreDice::PerSlice`).
     pub per_slice: f64,
-    /// Dice of all the slices' pixels pooled; 1 when the class is absent from both.
+    /// Dice of all the slices' pixels pooled; 1 when the class is absent from both: the default
+    /// score (`ScoreDice::Pooled`).
     pub pooled: f64,
     /// Mean over validation cases of the Dice of each case's slices pooled.
     pub per_case: f64,

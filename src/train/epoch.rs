@@ -4,7 +4,7 @@
 //! one epoch seed, so an epoch reruns bit-identically (burn's own random stream is not used
 //! here).
 
-use super::batches::{plan_batches, BatchSettings, EpochLength};
+use super::batches::{plan_batches, BatchSettings};
 use super::config::ValidationDice;
 use super::loss::{deep_supervision, LossConfig};
 use super::samples::Sample;
@@ -56,15 +56,15 @@ pub fn batch_tensors<B: Backend>(
 }
 
 /// The epoch's batches ([`plan_batches`]), each sample augmented with its own seed: by sample
-/// in a one-pass epoch (as the paper's schedule always drew them), by place in the epoch when
-/// samples repeat.
+/// when an epoch is at most one pass (as the paper's schedule always drew them), by place in
+/// the epoch when samples repeat.
 pub(super) fn epoch_batches(samples: &[Sample], settings: &EpochSettings) -> Vec<Vec<Sample>> {
     let foreground: Vec<bool> = samples
         .iter()
         .map(|s| s.classes.iter().any(|&k| k == settings.foreground_class))
         .collect();
     let plan = plan_batches(&foreground, &settings.batches, settings.seed);
-    let by_place = settings.batches.length != EpochLength::Pass;
+    let by_place = plan.iter().map(Vec::len).sum::<usize>() > samples.len();
     let mut place = 0u64;
     plan.iter()
         .map(|batch| {
