@@ -6,16 +6,21 @@ optional PAM gates on the skips, optional four deep-supervision heads), `src/tra
 (soft Dice + ce_weight * CE per head, sum_l alpha_l * L_l), `src/train/epoch.rs` (one Adam step
 per batch, validation Dice of one class on the argmax of the final head) and burn's BatchNorm
 (momentum 0.1, eps 1e-5, biased running variance) and Adam (betas 0.9/0.999, no weight decay).
-Initial weights are PyTorch's defaults, not burn's: only the curves are meant to be compared.
+Initial weights are PyTorch's defaults, not burn's, unless `--init` is given and DIR has an
+`init/` checkpoint (written by the Rust side): then the network starts from exactly those weights
+and BatchNorm running statistics (see `load_init`).
 
 It reads the sample directory written by `awsnet export-schedule` (manifest.json plus raw .f32/.u8
 files) and trains one network on exactly those batches. Not part of CI or of the Rust build.
 
-    /work/torchenv/bin/python scripts/torch_asan.py DIR --seed S [--threads 2] [--json OUT]
+    /work/torchenv/bin/python scripts/torch_asan.py DIR --seed S [--threads 2] [--json OUT] [--init]
 """
 import argparse
+import hashlib
 import json
 import os
+import re
+import sys
 import time
 
 import numpy as np
@@ -139,6 +144,102 @@ class UNet(nn.Module):
         return outs
 
 
+# Rust checkpoint path (burn's module visiting order, `src/train/checkpoint.rs`) -> this module's
+# state_dict key. burn's BatchNorm gamma/beta are torch's weight/bias; an Option is transparent
+# in burn's paths and a tuple's members are named 0, 1 (hence `projection_norms.0.gamma`).
+_BN = {"gamma": "weight", "beta": "bias", "running_mean": "running_mean",
+       "running_var": "running_var"}
+_CONV_BN = {"first": "0", "second": "1"}
+
+
+def torch_key(path):
+    """The state_dict key of the Rust tensor `path`, or None if it has no counterpart here."""
+    m = re.fullmatch(r"(encoder|decoder)\.(\d+)\.(first|second)\.(conv\.weight|norm\.(\w+))", path)
+    if m:
+        block, i, which, leaf, bn = m.groups()
+        tail = "0.weight" if bn is None else f"1.{_BN[bn]}" if bn in _BN else None
+        return tail and f"{block}.{i}.{_CONV_BN[which]}.{tail}"
+    m = re.fullmatch(r"ups\.(\d+)\.conv\.(conv\.weight|norm\.(\w+))", path)
+    if m:
+        i, leaf, bn = m.groups()
+        tail = "0.weight" if bn is None else f"1.{_BN[bn]}" if bn in _BN else None
+        return tail and f"ups.{i}.conv.{tail}"
+    m = re.fullmatch(r"gates\.(\d+)\.(skip_proj\.weight|up_proj\.(?:weight|bias)|"
+                     r"psi\.(?:weight|bias)|norm\.(\w+)|projection_norms\.([01])\.(\w+))", path)
+    if m:
+        i, leaf, bn, j, pbn = m.groups()
+        if bn is not None:
+            return f"gates.{i}.norm.{_BN[bn]}" if bn in _BN else None
+        if pbn is not None:
+            return f"gates.{i}.proj_norms.{j}.{_BN[pbn]}" if pbn in _BN else None
+        return f"gates.{i}.{leaf}"
+    m = re.fullmatch(r"heads\.(\d+)\.(weight|bias)", path)
+    if m:
+        return f"heads.{m.group(1)}.{m.group(2)}"
+    return None
+
+
+def load_init(model, init_dir, model_config):
+    """Copies the Rust checkpoint in `init_dir` (checkpoint.json's tensor table, model.bin's f32
+    LE values in that order) into `model`. Refuses, naming the tensor, any path without a
+    counterpart, any shape mismatch, any tensor given twice and any parameter or buffer left
+    without a value; returns (tensors, values) loaded."""
+    with open(os.path.join(init_dir, "checkpoint.json")) as f:
+        ck = json.load(f)
+    with open(os.path.join(init_dir, "model.bin"), "rb") as f:
+        raw = f.read()
+    hashes = os.path.join(init_dir, "manifest.json")
+    if os.path.exists(hashes):
+        with open(hashes) as f:
+            expected = json.load(f).get("sha256", {})
+        for name in ("checkpoint.json", "model.bin"):
+            if name in expected:
+                with open(os.path.join(init_dir, name), "rb") as f:
+                    got = hashlib.sha256(f.read()).hexdigest()
+                if got != expected[name]:
+                    raise SystemExit(f"init: {init_dir}/{name}: sha256 {got} != manifest's "
+                                     f"{expected[name]}")
+    config = ck.get("config") or {}
+    differ = {k: (config[k], model_config[k]) for k in config.keys() & model_config.keys()
+              if config[k] != model_config[k]}
+    if differ:
+        raise SystemExit(f"init: checkpoint config differs from the manifest's model "
+                         f"(checkpoint, manifest): {differ}")
+    table = ck["tensors"]
+    total = sum(int(np.prod(t["shape"], dtype=np.int64)) for t in table)
+    if len(raw) != 4 * total:
+        raise SystemExit(f"init: model.bin has {len(raw)} bytes, the tensor table needs "
+                         f"{4 * total} ({total} f32)")
+    values = np.frombuffer(raw, dtype="<f4")
+    state = model.state_dict()
+    problems, seen, offset, faulty = [], {}, 0, set()
+    for t in table:
+        path, shape = t["path"], [int(d) for d in t["shape"]]
+        n = int(np.prod(shape, dtype=np.int64))
+        chunk, offset = values[offset:offset + n], offset + n
+        key = torch_key(path)
+        if key is None or key not in state:
+            problems.append(f"{path} {shape}: no corresponding torch tensor"
+                            + (f" (would be {key})" if key else ""))
+            continue
+        if key in seen:
+            problems.append(f"{path}: maps to {key}, already given by {seen[key]}")
+            continue
+        if list(state[key].shape) != shape:
+            problems.append(f"{path} {shape}: torch {key} has shape {list(state[key].shape)}")
+            faulty.add(key)
+            continue
+        seen[key] = path
+        with torch.no_grad():
+            state[key].copy_(torch.from_numpy(chunk.reshape(shape).copy()))
+    for key, tensor in state.items():
+        if key not in seen and key not in faulty:
+            problems.append(f"torch {key} {list(tensor.shape)}: no value in the checkpoint")
+    if problems:
+        raise SystemExit(f"init: {init_dir} does not fit the model:\n  " + "\n  ".join(problems))
+    return len(seen), total
+
+
 def soft_dice(logits, target, dice_smooth=1e-5, dice_background=False, dice_sum=False,
               dice_batch=False, **_):
     """1 - (2 sum p g + eps) / (sum p + sum g + eps) per sample and class (per class over the
@@ -204,6 +305,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="write the curves here")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--init", action="store_true",
+                    help="start from the Rust initial weights in DIR/init/ when it exists")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -212,7 +315,17 @@ def main():
         man = json.load(f)
     sets = man["sets"]
     device = torch.device(args.device)
-    model = UNet(**man["model"]).to(device)
+    model = UNet(**man["model"])
+    init_dir = os.path.join(args.dir, "init")
+    if args.init and os.path.isdir(init_dir):
+        tensors, values = load_init(model, init_dir, man["model"])
+        params = sum(p.numel() for p in model.parameters())
+        print(f"init: {tensors} tensors, {values} values from {init_dir} (all "
+              f"{len(model.state_dict())} torch parameters and buffers; {params} parameters)",
+              flush=True)
+    elif args.init:
+        raise SystemExit(f"init: {init_dir} not found (written by `awsnet export-schedule`)")
+    model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=man["learning_rate"], betas=(0.9, 0.999),
                            eps=man["epsilon"], weight_decay=0.0)
     val_x, val_y = load_set(args.dir, "validation", sets["validation"])
