@@ -208,6 +208,30 @@ mod tests {
         assert!((all_sum - want).abs() < 1e-6, "{all_sum} vs {want}");
     }
 
+    /// Two one-pixel samples, classes {0, 1}: the first labelled 1 and predicting it with 0.75,
+    /// the second labelled 0 and predicting 1 with 0.25. Per sample, class 1's Dice is
+    /// 2·0.75/1.75 and then (absent from both truth and a hard prediction) ε/(0.25 + ε) ≈ 0;
+    /// over the batch it is one Dice, 2·0.75/(0.75 + 0.25 + 1).
+    #[test]
+    fn batch_dice_pools_the_batch_before_dividing() {
+        let device = Default::default();
+        let l3 = 3f32.ln();
+        // [batch 2, classes 2, h 1, w 1]: logits (0, ln 3) then (ln 3, 0).
+        let logits = Tensor::<B, 4>::from_data(
+            TensorData::new(vec![0.0, l3, l3, 0.0], [2, 2, 1, 1]),
+            &device,
+        );
+        let target =
+            Tensor::<B, 3, Int>::from_data(TensorData::new(vec![1i64, 0], [2, 1, 1]), &device);
+        let config = LossConfig::new().with_dice_smooth(0.0);
+        let per_sample = value(soft_dice(logits.clone(), target.clone(), &config));
+        let want = 1.0 - (2.0 * 0.75 / 1.75 + 0.0) / 2.0;
+        assert!((per_sample - want).abs() < 1e-6, "{per_sample} vs {want}");
+        let batch = value(soft_dice(logits, target, &config.with_dice_batch(true)));
+        let want = 1.0 - 2.0 * 0.75 / 2.0;
+        assert!((batch - want).abs() < 1e-6, "{batch} vs {want}");
+    }
+
     #[test]
     fn deep_supervision_weights_each_head() {
         let (logits, target) = pair();

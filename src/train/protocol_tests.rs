@@ -311,3 +311,64 @@ fn options_that_cannot_apply_are_refused_naming_the_field() {
         }
     }
 }
+
+/// `epoch_length` and `foreground_oversampling` reach the epoch's batches and nothing else;
+/// `"pass"` with no oversampling is the paper's epoch, each sample once.
+#[test]
+fn epoch_length_and_oversampling_shape_the_batches_only() {
+    use super::batches::EpochLength;
+    use super::epoch::epoch_batches;
+    let samples = samples();
+    let paper = config(serde_json::json!({
+        "epoch_length": "pass", "foreground_oversampling": 0.0
+    }));
+    let default = config(serde_json::json!({}));
+    let (paper, default) = (session(&paper, &samples), session(&default, &samples));
+    let (p, d) = (paper.settings(0), default.settings(0));
+    assert_eq!(p.batches.length, EpochLength::Pass);
+    assert_eq!(d.batches.length, EpochLength::MinBatches(7));
+    assert_eq!(
+        (p.seed, p.alpha, p.loss, p.learning_rate),
+        (d.seed, d.alpha, d.loss, d.learning_rate),
+        "nothing else differs"
+    );
+    let sizes = |s: &Session<'_, B>| -> Vec<usize> {
+        epoch_batches(&s.train, &s.settings(0))
+            .iter()
+            .map(Vec::len)
+            .collect()
+    };
+    let n = samples.len();
+    assert_eq!(sizes(&paper).iter().sum::<usize>(), n, "one pass");
+    // The phantom slices make fewer than 7 batches of 4: the default trains 7 full ones.
+    assert!(n.div_ceil(4) < 7, "{n} samples");
+    assert_eq!(sizes(&default), vec![4; 7]);
+    // Oversampling: the last place of each batch of 4 shows scar.
+    let scar = |s: &Sample| s.classes.iter().any(|&k| k == 2);
+    for batch in epoch_batches(&default.train, &default.settings(0)) {
+        assert!(
+            scar(batch.last().unwrap()),
+            "the foreground place holds scar"
+        );
+    }
+}
+
+/// The default score is the pooled validation Dice, and `score` is what the best epoch and a
+/// child's reward read.
+#[test]
+fn score_picks_which_validation_dice_counts() {
+    use super::config::ValidationDice;
+    use crate::das::weighting::ScoreDice;
+    let dice = ValidationDice {
+        per_slice: 0.6,
+        pooled: 0.0,
+        per_case: 0.3,
+        found: 0,
+        lesion_slices: 2,
+    };
+    assert_eq!(config(serde_json::json!({})).score(), ScoreDice::Pooled);
+    for (name, want) in [("pooled", 0.0), ("per_slice", 0.6), ("per_case", 0.3)] {
+        let c = config(serde_json::json!({ "score": name }));
+        assert_eq!(dice.score(c.score()), want, "{name}");
+    }
+}
