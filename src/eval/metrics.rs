@@ -175,6 +175,14 @@ pub fn percentile(values: &mut [f64], q: f64) -> f64 {
     }
 }
 
+/// Whether a lower value of the named metric (`scar_dice`, `scar_edema_hd95`, …) is better:
+/// distances, unlike overlaps.
+pub fn lower_is_better(metric: &str) -> bool {
+    ["hd", "hd95", "assd", "asd"]
+        .iter()
+        .any(|d| metric.ends_with(&format!("_{d}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,12 +321,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Whether a lower value of the named metric (`scar_dice`, `scar_edema_hd95`, …) is better:
-/// distances, unlike overlaps.
-pub fn lower_is_better(metric: &str) -> bool {
-    ["hd", "hd95", "assd", "asd"]
-        .iter()
-        .any(|d| metric.ends_with(&format!("_{d}")))
 }

@@ -847,7 +847,7 @@ impl Task<'_> {
             job: &self.plan.job.name,
             seed: self.plan.job.seed,
             methods: by_method,
-            health: super::status::health(self.plan, &self.store)?,
+            health: super::status::health(self.plan, self.store)?,
             comparisons: compared,
             targets: self
                 .plan

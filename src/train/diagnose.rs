@@ -28,6 +28,9 @@ use crate::data::cases::load_all;
 use crate::error::{Error, Result};
 use crate::model::unet::UNet;
 
+/// A batch's predicted classes and its gates' means, however the net normalises.
+type Forward<'a> = dyn Fn(&[Sample]) -> (Vec<i64>, Vec<f64>) + 'a;
+
 /// Forward passes over the training slices that re-estimate the running statistics: with
 /// burn's momentum of 0.1, 40 passes leave 0.9⁴⁰ ≈ 1.5 % of the old values.
 const REESTIMATE_PASSES: usize = 40;
@@ -91,7 +94,7 @@ pub fn diagnose<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Diagnosis {
     let batch_size = batch_size.max(1);
-    let score_all = |forward: &dyn Fn(&[Sample]) -> (Vec<i64>, Vec<f64>)| {
+    let score_all = |forward: &Forward<'_>| {
         let validation = score(sets.validation, class, batch_size, forward);
         let test = (!sets.test.is_empty()).then(|| score(sets.test, class, batch_size, forward));
         (validation, test)
@@ -169,12 +172,7 @@ fn forward<B: Backend>(
     (predicted_classes(logits), means)
 }
 
-fn score(
-    samples: &[Sample],
-    class: u8,
-    batch_size: usize,
-    forward: &dyn Fn(&[Sample]) -> (Vec<i64>, Vec<f64>),
-) -> Scored {
+fn score(samples: &[Sample], class: u8, batch_size: usize, forward: &Forward<'_>) -> Scored {
     let mut tally = DiceTally::new(class);
     let (mut predicted, mut truth, mut pixels) = (0usize, 0usize, 0usize);
     let mut gate_sums: Vec<f64> = Vec::new();
