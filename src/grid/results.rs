@@ -261,10 +261,16 @@ fn net(
     record: &DeployedRecord,
 ) -> Result<NetData> {
     let mut curve: Vec<CurvePoint> = Vec::new();
+    // The curve shows the Dice the net was scored by, so its peak is the epoch it deployed.
+    let score = match warmup.map(|s| &s.work) {
+        Some(Work::Train { configs, .. }) => configs.get(which).map(|c| c.score),
+        _ => None,
+    }
+    .unwrap_or_else(crate::train::config::default_score);
     let point = |r: &EpochRecord| CurvePoint {
         epoch: r.epoch,
         loss: r.loss,
-        val_dice: r.val_dice,
+        val_dice: r.validation().score(score),
     };
     let mut auto_from = None;
     let mut search = Vec::new();

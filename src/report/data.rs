@@ -121,6 +121,7 @@ pub struct Deployed {
 pub struct CurvePoint {
     pub epoch: u64,
     pub loss: f64,
+    /// The validation Dice the net was scored by (its config's `score`).
     pub val_dice: f64,
 }
 

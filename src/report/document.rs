@@ -534,7 +534,7 @@ fn training(data: &ReportData, files: &mut Files, md: &mut String) -> Result<()>
             ..Panel::default()
         };
         let mut dice = Panel {
-            title: "validation Dice of the model kept".into(),
+            title: "validation Dice (the score) of the model kept".into(),
             x_label: "epoch".into(),
             y_label: "Dice".into(),
             y_range: Some((0.0, 1.0)),
