@@ -14,6 +14,7 @@ use crate::data::cases::{discover, load_case};
 use crate::data::nifti_write::write_labels;
 use crate::error::{Error, Result};
 use crate::grid::task::{ChildResult, ComputeRecord, Engine};
+use crate::infer::casn_rois::casn_locator;
 use crate::infer::pipeline::{load_deployed, predict_case, Deployed, InferOptions};
 use crate::kernels::conv3x3::Kernel;
 use crate::model::unet::UNet;
@@ -65,7 +66,11 @@ impl<'a, B: AutodiffBackend> BurnEngine<'a, B> {
         if let Some((_, sets)) = self.samples.borrow().iter().find(|(c, _)| c == config) {
             return Ok(sets.clone());
         }
-        let sets = Rc::new(Session::<B>::samples(config, &self.device)?);
+        let sets = Rc::new(Session::<B>::samples(
+            config,
+            &self.device,
+            casn_locator::<B>,
+        )?);
         let mut kept = self.samples.borrow_mut();
         kept.insert(0, (config.clone(), sets.clone()));
         kept.truncate(KEPT_SAMPLES);
@@ -87,7 +92,16 @@ impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
 
     fn train(&self, config: &TrainConfig, run: &Path) -> Result<()> {
         let resume = RunDir::new(run).checkpoint(Which::Latest)?.is_some();
-        train_run::<B>(config, run, resume, &self.device, &Silent, self.stop).map(|_| ())
+        train_run::<B>(
+            config,
+            run,
+            resume,
+            &self.device,
+            casn_locator::<B>,
+            &Silent,
+            self.stop,
+        )
+        .map(|_| ())
     }
 
     fn sample(

@@ -9,6 +9,7 @@ use burn::backend::{Autodiff, Flex};
 use clap::Args;
 
 use super::output::{print_json, print_out};
+use awsnet::infer::casn_rois::casn_locator;
 use awsnet::train::config::TrainConfig;
 use awsnet::train::deploy::Deploy;
 use awsnet::train::diagnose::{diagnose_run, Diagnosis, Scored};
@@ -37,6 +38,7 @@ pub fn run(args: &DiagnoseArgs) -> anyhow::Result<()> {
         args.deploy,
         &args.test_cases,
         &Default::default(),
+        casn_locator::<Cpu>,
     )?;
     if args.json {
         return print_json(&serde_json::json!({
@@ -99,8 +101,13 @@ pub struct ExportArgs {
 
 pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let config = TrainConfig::read(&args.config)?;
-    let manifest =
-        export_schedule::<Cpu>(&config, &args.test_cases, &args.out, &Default::default())?;
+    let manifest = export_schedule::<Cpu>(
+        &config,
+        &args.test_cases,
+        &args.out,
+        &Default::default(),
+        casn_locator::<Cpu>,
+    )?;
     let batches: usize = manifest.epochs.iter().map(|e| e.batches.len()).sum();
     print_out(&format!(
         "wrote {} epochs ({batches} batches), {} validation and {} test slices to {}\n",

@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::output::print_out;
 use awsnet::backend::{check_cuda, DeviceChoice};
+use awsnet::infer::casn_rois::casn_locator;
 use awsnet::stop::OnSignals;
 use awsnet::train::checkpoint::read_state;
 use awsnet::train::config::{EpochRecord, TrainConfig};
@@ -46,6 +47,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             &out,
             args.resume,
             &Default::default(),
+            casn_locator::<Autodiff<Flex>>,
             bar.as_ref(),
             &stop,
         )?,
@@ -77,7 +79,15 @@ fn train_cuda(
 ) -> awsnet::Result<Vec<EpochRecord>> {
     use burn::backend::cuda::CudaDevice;
     use burn::backend::Cuda;
-    train_run::<Autodiff<Cuda>>(config, out, resume, &CudaDevice::new(index), bar, stop)
+    train_run::<Autodiff<Cuda>>(
+        config,
+        out,
+        resume,
+        &CudaDevice::new(index),
+        casn_locator::<Autodiff<Cuda>>,
+        bar,
+        stop,
+    )
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -56,6 +56,17 @@ impl<B: Backend> CasnLocator<B> {
     }
 }
 
+/// [`CasnLocator::load`] as training takes it (`train::samples::LoadCasns`).
+pub fn casn_locator<A: AutodiffBackend>(
+    rois: &CasnRois,
+    geometry: &SampleGeometry,
+    device: &A::Device,
+) -> Result<Box<dyn LocateLv>> {
+    Ok(Box::new(CasnLocator::<A::InnerBackend>::load::<A>(
+        rois, geometry, device,
+    )?))
+}
+
 /// Both CASNs cut the way the ASAN was: the same centre crop, the same ROI margin.
 fn check_geometry(coarse: &Deployed, fine: &Deployed, geometry: &SampleGeometry) -> Result<()> {
     let (crop, margin) = (coarse.config.geometry.crop, fine.config.geometry.margin);

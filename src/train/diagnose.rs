@@ -22,7 +22,7 @@ use super::config::{TrainConfig, ValidationDice};
 use super::deploy::{run_deployment, Deploy};
 use super::epoch::{batch_tensors, predicted_classes, DiceTally};
 use super::run_dir::RunDir;
-use super::samples::Sample;
+use super::samples::{LoadCasns, Sample};
 use super::steps::Session;
 use crate::data::cases::load_all;
 use crate::error::{Error, Result};
@@ -210,16 +210,18 @@ fn score(samples: &[Sample], class: u8, batch_size: usize, forward: &Forward<'_>
 }
 
 /// [`diagnose`] of the checkpoint `deploy` picks in the `awsnet train` run `run`; `test_cases`
-/// are case ids of the run's data directory, their slices cut around the ground truth's LV.
+/// are case ids of the run's data directory, their slices cut around the ground truth's LV;
+/// `casns` loads the CASNs a `casn_rois` config names.
 pub fn diagnose_run<B: AutodiffBackend>(
     run: &Path,
     deploy: Deploy,
     test_cases: &[String],
     device: &B::Device,
+    casns: LoadCasns<B::Device>,
 ) -> Result<(PathBuf, Diagnosis)> {
     let dir = RunDir::new(run);
     let config = TrainConfig::read(&dir.config())?;
-    let (train, validation) = Session::<B>::samples(&config, device)?;
+    let (train, validation) = Session::<B>::samples(&config, device, casns)?;
     let test = test_samples(&config, test_cases)?;
     let checkpoint = run_deployment(run, &config, deploy)?;
     let loaded = load_checkpoint::<B>(&checkpoint, &config.optimizer, device)?;

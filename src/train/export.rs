@@ -21,7 +21,7 @@ use super::checkpoint::save_checkpoint;
 use super::config::{EpochKind, TrainConfig};
 use super::diagnose::test_samples;
 use super::epoch::epoch_batches;
-use super::samples::Sample;
+use super::samples::{LoadCasns, Sample};
 use super::steps::Session;
 use crate::atomic::StagedDir;
 use crate::error::{Error, Result};
@@ -78,12 +78,13 @@ pub struct EpochPlan {
 }
 
 /// Write `config`'s samples and schedule into `out` (which must not hold files yet); its
-/// `test_cases` become the test set.
+/// `test_cases` become the test set; `casns` loads the CASNs a `casn_rois` config names.
 pub fn export_schedule<B: AutodiffBackend>(
     config: &TrainConfig,
     test_cases: &[String],
     out: &Path,
     device: &B::Device,
+    casns: LoadCasns<B::Device>,
 ) -> Result<Manifest> {
     if (0..config.epochs).any(|e| config.epoch_kind(e) != EpochKind::Fixed) {
         return Err(Error::invalid(
@@ -97,7 +98,7 @@ pub fn export_schedule<B: AutodiffBackend>(
             format!("{} is not empty", out.display()),
         ));
     }
-    let session = Session::<B>::prepare(config, device)?;
+    let session = Session::<B>::prepare(config, device, casns)?;
     let test = test_samples(config, test_cases)?;
     let mut staged = StagedDir::new(out)?;
     let mut sets = BTreeMap::new();

@@ -14,6 +14,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::checkpoint::{load_checkpoint, save_checkpoint};
 use super::config::{EpochRecord, TrainConfig};
 use super::run_dir::{read_lines, write_lines, RunDir, Which};
+use super::samples::LoadCasns;
 use super::steps::{self, Session, Trainee};
 use crate::atomic;
 use crate::das::weighting::WeightingLine;
@@ -27,12 +28,14 @@ struct Logs {
     lines: Vec<WeightingLine>,
 }
 
-/// Train as `config` says into `out`, continuing a stopped run when `resume` is set.
+/// Train as `config` says into `out`, continuing a stopped run when `resume` is set; `casns`
+/// loads the CASNs a `casn_rois` config names.
 pub fn train_run<B: AutodiffBackend>(
     config: &TrainConfig,
     out: &Path,
     resume: bool,
     device: &B::Device,
+    casns: LoadCasns<B::Device>,
     progress: &dyn Progress,
     stop: &dyn Stop,
 ) -> Result<Vec<EpochRecord>> {
@@ -47,7 +50,7 @@ pub fn train_run<B: AutodiffBackend>(
             ),
         ));
     }
-    let session = Session::<B>::prepare(config, device)?;
+    let session = Session::<B>::prepare(config, device, casns)?;
     std::fs::create_dir_all(out).map_err(|e| Error::write(out, e))?;
     let (mut trainee, mut logs) = match latest {
         Some(latest) => reopen(&session, &dir, &latest)?,

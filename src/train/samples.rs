@@ -195,6 +195,13 @@ pub trait LocateLv {
     fn who(&self) -> &'static str;
 }
 
+/// Loads the trained CASNs a config's `casn_rois` names as a [`LocateLv`]. Loading them is
+/// inference's work (`infer::casn_rois::casn_locator`), so whoever calls training passes it in
+/// and `train` never imports `infer`.
+/// `D` is the backend's device.
+pub type LoadCasns<D> =
+    fn(&crate::train::config::CasnRois, &SampleGeometry, &D) -> Result<Box<dyn LocateLv>>;
+
 /// The ground truth's LV region (§3.1 allows training on it), slices without labels skipped.
 pub struct GroundTruthLv<'a>(pub &'a SampleGeometry);
 

@@ -32,14 +32,13 @@ use super::config::{
 use super::epoch::{train_epoch, validate, EpochSettings};
 use super::learned_alpha::train_epoch_learning_alpha;
 use super::loss::LossConfig;
-use super::samples::{split_samples, GroundTruthLv, Sample};
+use super::samples::{split_samples, GroundTruthLv, LoadCasns, Sample};
 use crate::das::weighting::{
     Candidate, ChildBatches, Conclusion, GradientRecord, Score, WeightingConfig, WeightingLine,
     WeightingState,
 };
 use crate::data::cases::load_all;
 use crate::error::{Error, Result};
-use crate::infer::casn_rois::CasnLocator;
 use crate::model::asan::asan_config;
 use crate::model::casn::stage_config;
 use crate::model::unet::{UNet, UNetConfig};
@@ -96,19 +95,28 @@ pub struct Session<'a, B: AutodiffBackend> {
 
 impl<'a, B: AutodiffBackend> Session<'a, B> {
     /// Read the config's cases and split them into training and validation samples.
-    pub fn prepare(config: &'a TrainConfig, device: &'a B::Device) -> Result<Self> {
-        let (train, validation) = Self::samples(config, device)?;
+    pub fn prepare(
+        config: &'a TrainConfig,
+        device: &'a B::Device,
+        casns: LoadCasns<B::Device>,
+    ) -> Result<Self> {
+        let (train, validation) = Self::samples(config, device, casns)?;
         Ok(Self::with_samples(config, device, train, validation))
     }
 
     /// The config's training and validation samples, read from its cases; an ASAN's cut where
-    /// its `casn_rois` find the LV, if it names them, and where the ground truth has it if not.
-    pub fn samples(config: &TrainConfig, device: &B::Device) -> Result<(Vec<Sample>, Vec<Sample>)> {
+    /// its `casn_rois` find the LV (loaded by `casns`), if it names them, and where the ground
+    /// truth has it if not.
+    pub fn samples(
+        config: &TrainConfig,
+        device: &B::Device,
+        casns: LoadCasns<B::Device>,
+    ) -> Result<(Vec<Sample>, Vec<Sample>)> {
         let cases = load_all(&config.data)?;
         let (train, validation) = match config.casn_rois.as_ref().filter(|_| config.is_asan()) {
             Some(rois) => {
-                let locator = CasnLocator::load::<B>(rois, &config.geometry, device)?;
-                split_samples(config, &cases, &locator)?
+                let locator = casns(rois, &config.geometry, device)?;
+                split_samples(config, &cases, locator.as_ref())?
             }
             None => split_samples(config, &cases, &GroundTruthLv(&config.geometry))?,
         };

@@ -1,4 +1,5 @@
-//! Boundaries between modules that DESIGN.md promises and code review alone would not keep.
+//! The one-way boundaries between rooms that `docs/reference.md` ("Layout") promises and code
+//! review alone would not keep.
 //!
 //! Each rule names a room of `src/` (a directory or a file) and what its code may not mention.
 //! Comments are skipped, so a doc may still say why a boundary exists.
@@ -98,6 +99,11 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "the config layer builds on samples, so they stay burn-free too",
     ),
     (
+        "train",
+        &["crate::infer", "awsnet::infer"],
+        "training never depends on inference: CASN regions come in through train::samples::LoadCasns",
+    ),
+    (
         "infer",
         &[
             "train::run::",
@@ -149,6 +155,7 @@ fn the_scanner_finds_what_is_there() {
     assert!(BURN
         .iter()
         .any(|b| code(&root.join("model/unet.rs")).contains(b)));
+    assert!(code(&root.join("engine.rs")).contains("crate::infer"));
     let doc_only = code(&root.join("das/mod.rs"));
     assert!(!doc_only.contains("tensor"), "comments are skipped");
 }
