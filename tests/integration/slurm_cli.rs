@@ -3,8 +3,9 @@
 //! — the grid queued whole, giving the local run's summary.json byte for byte, surviving a
 //! cancelled DAS child, a failed array and a task told to save and requeue.
 //!
-//! The real-Slurm tests need a cluster that answers `sinfo`. Where none does they say so and
-//! pass, unless `AWSNET_SLURM_TESTS=1` (set by `.ci/run`, which starts one) demands it.
+//! The real-Slurm tests need a cluster that answers `sinfo`, so plain `cargo test` lists them
+//! as ignored; `cargo test -- --ignored` runs them (`.ci/run` starts a one-node cluster and
+//! does), and then a missing cluster fails them rather than letting them pass unrun.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -386,22 +387,16 @@ fn without_slurm_the_error_says_what_to_do() {
 /// One real-Slurm test at a time: they share a small node.
 static CLUSTER: Mutex<()> = Mutex::new(());
 
-/// Whether a Slurm cluster answers here; panics if one is demanded and none does.
-fn cluster() -> bool {
+/// A real-Slurm test was asked for: fail, saying how, unless a cluster answers.
+fn require_cluster() {
     let up = Command::new("sinfo")
         .args(["-h", "-o", "%t"])
         .output()
         .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
-    if !up {
-        assert!(
-            std::env::var("AWSNET_SLURM_TESTS").is_err(),
-            "AWSNET_SLURM_TESTS is set but no Slurm answers: scripts/slurm-dev-cluster.sh start"
-        );
-        eprintln!(
-            "no Slurm cluster here: real-Slurm test skipped (AWSNET_SLURM_TESTS=1 demands one)"
-        );
-    }
-    up
+    assert!(
+        up,
+        "no Slurm cluster answers `sinfo`: start one with scripts/slurm-dev-cluster.sh start"
+    );
 }
 
 /// Wait until no job of the run is pending or running.
@@ -437,11 +432,10 @@ fn summary(run: &Path) -> Vec<u8> {
 
 /// jobs/demo.json, shrunk, on Slurm and on this machine: the same summary.json, byte for byte.
 #[test]
+#[ignore = "needs a Slurm cluster: scripts/slurm-dev-cluster.sh start, then cargo test -- --ignored"]
 fn the_demo_grid_on_slurm_gives_the_local_summary() {
     let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
-    if !cluster() {
-        return;
-    }
+    require_cluster();
     let tmp = tempfile::tempdir().unwrap();
     common::phantoms(&tmp.path().join("data"), 6, 5);
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/demo.json");
@@ -519,11 +513,10 @@ fn the_demo_grid_on_slurm_gives_the_local_summary() {
 /// `status` names its tasks and logs, and `resume` after the fix finishes the run with the
 /// summary an untroubled run gives.
 #[test]
+#[ignore = "needs a Slurm cluster: scripts/slurm-dev-cluster.sh start, then cargo test -- --ignored"]
 fn faults_on_slurm_are_survived() {
     let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
-    if !cluster() {
-        return;
-    }
+    require_cluster();
     let (tmp, job) = setup();
     let clean = tmp.path().join("clean");
     let out = common::awsnet(&["run", s(&job), "--run", s(&clean), "--backend", "local"]);
@@ -643,11 +636,10 @@ fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
 /// by the scheduler (`scontrol requeue`) resumes from its last epoch. Either way the run ends
 /// with the bytes of an uninterrupted one.
 #[test]
+#[ignore = "needs a Slurm cluster: scripts/slurm-dev-cluster.sh start, then cargo test -- --ignored"]
 fn a_preempted_task_requeues_and_resumes_to_the_same_bytes() {
     let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
-    if !cluster() {
-        return;
-    }
+    require_cluster();
     let (tmp, job) = setup();
     let slow = ["--set", "networks.casn_coarse.epochs=60"];
     let clean = tmp.path().join("clean");
@@ -742,11 +734,10 @@ fn processes_with(words: &[&str]) -> Vec<i32> {
 /// what waits on it is cancelled, and `resume` finishes the run with the summary of a run
 /// never troubled.
 #[test]
+#[ignore = "needs a Slurm cluster: scripts/slurm-dev-cluster.sh start, then cargo test -- --ignored"]
 fn a_killed_task_on_slurm_resumes_to_the_same_summary() {
     let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
-    if !cluster() {
-        return;
-    }
+    require_cluster();
     let (tmp, job) = setup();
     let slow = ["--set", "networks.casn_coarse.epochs=40"];
     let clean = tmp.path().join("clean");
@@ -798,13 +789,13 @@ fn a_killed_task_on_slurm_resumes_to_the_same_summary() {
 
 /// The GPU request path on fake GPUs: `gres` reaches Slurm, which grants a device and sets
 /// CUDA_VISIBLE_DEVICES; training and prediction tasks are started with `--device cuda`,
-/// reducers with `--device cpu` and no GPU. (A wrapper records this and runs the CPU build.)
+/// reducers with `--device cpu` and no GPU. No GPU runs anything here: a wrapper records each
+/// command line and runs it with `--device cpu` (scripts/gpu-check.sh runs the CUDA build).
 #[test]
-fn gpu_requests_reach_slurm_and_tasks_run_on_cuda() {
+#[ignore = "needs a Slurm cluster: scripts/slurm-dev-cluster.sh start, then cargo test -- --ignored"]
+fn gpu_requests_reach_slurm_and_tasks_start_with_device_cuda() {
     let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
-    if !cluster() {
-        return;
-    }
+    require_cluster();
     let (tmp, job) = setup();
     let seen = tmp.path().join("seen.log");
     let wrapper = tmp.path().join("awsnet-on-gpu");
@@ -866,6 +857,7 @@ fn gpu_requests_reach_slurm_and_tasks_run_on_cuda() {
 /// start only when the first two are done: workers that start late, or never, must not
 /// deadlock the search.
 #[test]
+#[ignore = "needs a Slurm cluster: scripts/slurm-dev-cluster.sh start, then cargo test -- --ignored"]
 fn held_workers_give_the_same_bytes() {
     held_workers(false);
 }
@@ -875,15 +867,14 @@ fn held_workers_give_the_same_bytes() {
 /// worker could claim a child another had just finished and rerun it, clearing the checkpoint
 /// the next epoch loaded; claims are now checked again under the claim.)
 #[test]
+#[ignore = "needs a Slurm cluster: scripts/slurm-dev-cluster.sh start, then cargo test -- --ignored"]
 fn held_workers_survive_a_lost_worker() {
     held_workers(true);
 }
 
 fn held_workers(kill: bool) {
     let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
-    if !cluster() {
-        return;
-    }
+    require_cluster();
     let (tmp, job) = setup();
     let longer = ["--set", "scale.epochs=30"];
     let held = [
