@@ -7,7 +7,6 @@ use anyhow::Context;
 use clap::Args;
 
 use super::output::{print_json, print_out};
-use awsnet::atomic;
 use awsnet::backend::DeviceChoice;
 use awsnet::grid::backend::BackendKind;
 use awsnet::grid::exec::local::{run_plan, LocalOptions};
@@ -20,7 +19,6 @@ use awsnet::grid::spec::{Backend, JobSpec};
 use awsnet::grid::status::HealthFlag;
 use awsnet::grid::status::{stage_status, StageStatus};
 use awsnet::grid::store::RunStore;
-use awsnet::grid::task::read_plan;
 use awsnet::stop::{OnSignals, Stop};
 
 #[derive(Args)]
@@ -132,7 +130,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         io: e,
     })?;
     let _lock = RunLock::acquire(&run_dir)?;
-    match read_plan(&store) {
+    match store.read_plan() {
         Ok(existing)
             if existing.run != plan.run
                 && args.if_changed
@@ -149,7 +147,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
                 });
             }
             let kept = retire(&store, &existing)?;
-            write_plan(&store, &plan)?;
+            store.write_plan(&plan)?;
             print_out(&format!(
                 "the data or the job changed since run {}: re-planned as {}; unchanged stages \
                  are reused; the previous results are in {}\n",
@@ -168,23 +166,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             ),
         }),
         Ok(_) => {}
-        Err(_) if !store.plan_file().exists() => write_plan(&store, &plan)?,
+        Err(_) if !store.plan_file().exists() => store.write_plan(&plan)?,
         Err(e) => return Err(e.into()),
     }
     execute(&plan, &store, &args.exec, &stop)
 }
 
-fn write_plan(store: &RunStore, plan: &Plan) -> anyhow::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(plan).context("encoding the plan")?;
-    bytes.push(b'\n');
-    atomic::write_bytes(&store.plan_file(), &bytes)?;
-    Ok(())
-}
-
 pub fn resume(args: &ResumeArgs) -> anyhow::Result<()> {
     let stop = OnSignals::install();
     let store = RunStore::new(&args.run);
-    let mut plan = read_plan(&store)?;
+    let mut plan = store.read_plan()?;
     plan.job.backend = plan.job.backend.clone().with_kind(args.exec.backend);
     let _lock = RunLock::acquire(&args.run)?;
     execute(&plan, &store, &args.exec, &stop)
@@ -228,7 +219,7 @@ pub fn cancel(args: &CancelArgs) -> anyhow::Result<()> {
 
 pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     let store = RunStore::new(&args.run);
-    let plan = read_plan(&store)?;
+    let plan = store.read_plan()?;
     let stages = stage_status(&plan, &store)?;
     let health = awsnet::grid::status::health(&plan, &store)?;
     if let Some(records) = Records::read(&args.run)? {

@@ -38,7 +38,7 @@ pub struct TaskArgs {
 impl TaskArgs {
     fn run_on(
         &self,
-        engine: &dyn awsnet::grid::task::Engine,
+        engine: &dyn awsnet::grid::engine::Engine,
         stop: &OnSignals,
     ) -> awsnet::Result<Outcome> {
         if self.held {

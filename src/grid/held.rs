@@ -27,9 +27,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::engine::Engine;
 use super::plan::{Plan, Stage, Work};
 use super::store::{RunStore, TaskState};
-use super::task::{read_plan, run_planned, Engine};
+use super::task::run_planned;
 use crate::atomic;
 use crate::error::{Error, Result};
 use crate::stop::Stop;
@@ -104,7 +105,7 @@ pub fn run_worker(
     stale: Duration,
 ) -> Result<()> {
     let store = RunStore::new(run);
-    let plan = read_plan(&store)?;
+    let plan = store.read_plan()?;
     let chain = chain(&plan, first)?;
     let slots = chain[0].0.tasks;
     if worker >= slots {

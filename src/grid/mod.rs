@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod compute;
+pub mod engine;
 pub mod exec;
 pub mod held;
 pub mod history;
@@ -15,9 +16,11 @@ pub mod objects;
 pub mod overrides;
 pub mod patch;
 pub mod plan;
+pub mod records;
 pub mod results;
 pub mod seeds;
 pub mod spec;
+mod stages;
 pub mod status;
 pub mod store;
 pub mod task;

@@ -28,7 +28,7 @@
 //! Planning reads no file: it is a pure function of the spec and the gathered [`Inputs`], and
 //! takes milliseconds for grids of 10⁴ tasks (`cargo bench --bench plan_grid`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -36,7 +36,6 @@ use sha2::{Digest, Sha256};
 use super::inputs::Inputs;
 use super::seeds;
 use super::spec::{Deploy, JobSpec, Method, NetworkSettings};
-use super::store::task_path;
 use crate::data::labels::Target;
 use crate::error::{Error, Result};
 use crate::train::config::{CasnFold, CasnRois, TrainConfig};
@@ -589,6 +588,11 @@ fn digest(parts: &[&[u8]]) -> String {
         hasher.update(part);
     }
     format!("{:x}", hasher.finalize())
+}
+
+/// Where a task keeps its outputs, relative to the run directory.
+pub fn task_path(stage: &str, index: usize) -> PathBuf {
+    Path::new("stages").join(stage).join(index.to_string())
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@ use serde::Deserialize;
 
 use super::compute;
 use super::plan::{Plan, Stage, Work, ASAN_NETS};
+use super::records::{DeployedRecord, Parent};
 use super::spec::Method;
 use super::status::HealthFlag;
 use super::store::RunStore;
-use super::task::{read_plan, DeployedRecord, Parent};
 use crate::das::weighting::WeightingLine;
 use crate::data::cases::{discover, Sequence};
 use crate::data::labels::{codes_from_values, Target};
@@ -100,7 +100,7 @@ struct ProvenanceFile {
 /// Gather the report of the run in `run` (which must have its `results/summary.json`).
 pub fn gather(run: &Path) -> Result<ReportData> {
     let store = RunStore::new(run);
-    let plan = read_plan(&store)?;
+    let plan = store.read_plan()?;
     let path = run.join("results").join("summary.json");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::plan::{Plan, Work};
+use super::records::DeployedRecord;
 use super::store::{RunStore, TaskState};
-use super::task::DeployedRecord;
 use crate::error::{Error, Result};
 use crate::train::health::HealthIssue;
 use crate::train::samples::Network;

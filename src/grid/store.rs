@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::objects;
-use super::plan::{Plan, Stage, Work};
+use super::plan::{task_path, Plan, Stage, Work};
 use crate::atomic;
 use crate::error::{Error, Result};
 
@@ -54,6 +54,21 @@ impl RunStore {
 
     pub fn plan_file(&self) -> PathBuf {
         self.root.join("plan.json")
+    }
+
+    /// Read `RUN/plan.json`.
+    pub fn read_plan(&self) -> Result<Plan> {
+        let path = self.plan_file();
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::input(&path, format!("not a plan: {e}")))
+    }
+
+    /// Write `RUN/plan.json` (atomically).
+    pub fn write_plan(&self, plan: &Plan) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(plan)
+            .map_err(|e| Error::Internal(format!("encoding the plan: {e}")))?;
+        bytes.push(b'\n');
+        atomic::write_bytes(&self.plan_file(), &bytes)
     }
 
     pub fn task_dir(&self, stage: &str, index: usize) -> PathBuf {
@@ -154,11 +169,6 @@ impl RunStore {
         }
         Ok(TaskState::Done)
     }
-}
-
-/// Where a task keeps its outputs, relative to the run directory.
-pub fn task_path(stage: &str, index: usize) -> PathBuf {
-    Path::new("stages").join(stage).join(index.to_string())
 }
 
 /// The sha256 (hex) of a file's bytes.
