@@ -8,15 +8,13 @@ use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::atomic::StagedDir;
 use crate::das::weighting::Candidate;
-use crate::data::cases::{discover, load_case};
-use crate::data::nifti_write::write_labels;
+use crate::data::cases::discover;
 use crate::error::{Error, Result};
 use crate::grid::engine::Engine;
 use crate::grid::records::{ChildResult, ComputeRecord};
 use crate::infer::casn_rois::casn_locator;
-use crate::infer::pipeline::{load_deployed, predict_case, Deployed, InferOptions};
+use crate::infer::pipeline::{load_deployed, predict_cases, Deployed, InferOptions};
 use crate::kernels::conv3x3::Kernel;
 use crate::model::unet::UNet;
 use crate::progress::Silent;
@@ -138,12 +136,7 @@ impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
             return Ok(None);
         };
         // The child carries its parent's search state: the update, not the child, moves it.
-        let child_state = TrainState {
-            epoch: state.epoch + 1,
-            seed: state.seed,
-            alpha: candidate.alpha.to_vec(),
-            extra: state.extra.clone(),
-        };
+        let child_state = state.after_epoch(candidate.alpha.to_vec(), None);
         if out.exists() {
             // Left by an attempt that died: the rerun writes the same bytes anew.
             std::fs::remove_dir_all(out).map_err(|e| Error::write(out, e))?;
@@ -182,23 +175,17 @@ impl<B: AutodiffBackend> Engine for BurnEngine<'_, B> {
         out: &Path,
     ) -> Result<()> {
         let pipeline = load_deployed::<B>(networks, &self.device)?;
-        let device = self.device.clone();
-        let mut staged = StagedDir::new(out)?;
         let found = discover(cases)?;
-        for id in ids {
-            let files = found
-                .iter()
-                .find(|c| &c.id == id)
-                .ok_or_else(|| Error::case(id, format!("not found in {}", cases.display())))?;
-            let case = load_case(files)?;
-            let labels = predict_case(&pipeline, &case, options, &device);
-            write_labels(
-                &staged.file(&format!("{}_pred.nii.gz", case.id)),
-                &labels,
-                &case.header,
-            )?;
-        }
-        staged.commit()?;
+        let chosen = ids
+            .iter()
+            .map(|id| {
+                found
+                    .iter()
+                    .find(|c| &c.id == id)
+                    .ok_or_else(|| Error::case(id, format!("not found in {}", cases.display())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        predict_cases(&pipeline, &chosen, options, out, &self.device, &Silent)?;
         Ok(())
     }
 }

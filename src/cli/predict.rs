@@ -7,11 +7,9 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 
 use super::output::print_out;
-use awsnet::atomic::StagedDir;
 use awsnet::backend::{check_cuda, DeviceChoice};
-use awsnet::data::cases::{discover, load_case};
-use awsnet::data::nifti_write::write_labels;
-use awsnet::infer::pipeline::{load_pipeline, predict_case, InferOptions};
+use awsnet::data::cases::discover;
+use awsnet::infer::pipeline::{load_pipeline, predict_cases, InferOptions};
 use awsnet::train::deploy::Deploy;
 
 #[derive(Args)]
@@ -71,25 +69,23 @@ fn run_on<B: AutodiffBackend>(
     let pipeline = load_pipeline::<B>(&args.model, args.deploy, training_device)?;
     let device = training_device.clone();
     let cases = discover(&args.cases)?;
+    let options = InferOptions {
+        largest_component: args.largest_component,
+        clean_small: args.clean_small,
+    };
     let bar = awsnet::progress::for_stderr("predict", "cases");
-    bar.set_total(cases.len() as u64);
-    let mut staged = StagedDir::new(&args.out)?;
-    for files in &cases {
-        let case = load_case(files)?;
-        let options = InferOptions {
-            largest_component: args.largest_component,
-            clean_small: args.clean_small,
-        };
-        let labels = predict_case(&pipeline, &case, options, &device);
-        let name = format!("{}_pred.nii.gz", case.id);
-        write_labels(&staged.file(&name), &labels, &case.header)?;
-        bar.advance(1);
-    }
-    let written = staged.commit()?;
+    let written = predict_cases(
+        &pipeline,
+        &cases.iter().collect::<Vec<_>>(),
+        options,
+        &args.out,
+        &device,
+        bar.as_ref(),
+    )?;
     bar.finish();
     print_out(&format!(
         "wrote {} label volumes to {}\n",
-        written.len(),
+        written,
         args.out.display()
     ))
 }

@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::output::print_out;
-use awsnet::atomic::StagedDir;
-use awsnet::data::nifti_write::{write_f32, write_i16};
-use awsnet::infer::vote::{check_out_is_not_an_input, match_inputs, vote_case, VoteRule};
+use awsnet::infer::vote::{vote_dirs, VoteRule};
 
 #[derive(Args)]
 pub struct VoteArgs {
@@ -30,31 +28,18 @@ pub struct VoteArgs {
 }
 
 pub fn run(args: &VoteArgs) -> anyhow::Result<()> {
-    let cases = match_inputs(&args.inputs)?;
-    check_out_is_not_an_input(&args.out, &args.inputs)?;
     let bar = awsnet::progress::for_stderr("vote", "cases");
-    bar.set_total(cases.len() as u64);
-    // Dropped uncommitted on any error, which removes everything staged so far.
-    let mut staged = StagedDir::new(&args.out)?;
-    let mut agreement = args.agreement.as_deref().map(StagedDir::new).transpose()?;
-    for case in &cases {
-        let voted = vote_case(case, args.rule)?;
-        let name = format!("{}_pred.nii.gz", case.case);
-        write_i16(&staged.file(&name), &voted.labels, &voted.header)?;
-        if let Some(dir) = agreement.as_mut() {
-            let name = format!("{}_agreement.nii.gz", case.case);
-            write_f32(&dir.file(&name), &voted.agreement, &voted.header)?;
-        }
-        bar.advance(1);
-    }
-    let written = staged.commit()?;
-    if let Some(dir) = agreement {
-        dir.commit()?;
-    }
+    let voted = vote_dirs(
+        &args.inputs,
+        args.rule,
+        &args.out,
+        args.agreement.as_deref(),
+        bar.as_ref(),
+    )?;
     bar.finish();
     print_out(&format!(
         "voted {} cases from {} inputs into {}\n",
-        written.len(),
+        voted,
         args.inputs.len(),
         args.out.display()
     ))

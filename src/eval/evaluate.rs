@@ -53,6 +53,18 @@ pub fn evaluate_dirs(
         return Err(Error::invalid("--targets", format!("{t} is listed twice")));
     }
     let pairs = pair_cases(pred_dir, gt_dir)?;
+    evaluate_cases(&pairs, targets, progress)
+}
+
+/// Evaluate each pair of prediction and reference: what `awsnet eval` and a grid's evaluate
+/// task both run. Cases run in parallel; the result is in the pairs' order and does not depend
+/// on the number of threads. On any bad case nothing is returned: the first problem in that
+/// order is the error.
+pub fn evaluate_cases(
+    pairs: &[CasePair],
+    targets: &[Target],
+    progress: &dyn Progress,
+) -> Result<Vec<CaseEvaluation>> {
     progress.set_total(pairs.len() as u64);
     let results: Vec<Result<CaseEvaluation>> = pairs
         .par_iter()

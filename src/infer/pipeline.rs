@@ -8,14 +8,17 @@ use burn::tensor::{Tensor, TensorData};
 use ndarray::{Array2, Array3};
 
 use super::components::{components, keep_largest};
-use crate::data::cases::{Case, Sequence};
+use crate::atomic::StagedDir;
+use crate::data::cases::{load_case, Case, CaseFiles, Sequence};
 use crate::data::labels::Label;
+use crate::data::nifti_write::write_labels;
 use crate::data::preprocess::{
     normalize_slice, resize_nearest, roi_box, slices, stack_slices, CenterWindow, RoiBox,
     RoiGeometry,
 };
 use crate::error::{Error, Result};
 use crate::model::unet::UNet;
+use crate::progress::Progress;
 use crate::train::checkpoint::load_checkpoint;
 use crate::train::config::TrainConfig;
 use crate::train::deploy::{run_deployment, Deploy};
@@ -207,6 +210,30 @@ pub fn predict_case<B: Backend>(
         .map(|norm| predict_slice(pipeline, norm, options, device))
         .collect();
     stack_slices(&labels).expect("at least one slice")
+}
+
+/// Segment each case into `out` as `<case>_pred.nii.gz`, with the case's header so it overlays
+/// the input: what `awsnet predict` and a grid's predict task both run. The directory appears
+/// whole or not at all (`StagedDir`); returns how many cases were written.
+pub fn predict_cases<B: Backend>(
+    pipeline: &Pipeline<B>,
+    cases: &[&CaseFiles],
+    options: InferOptions,
+    out: &Path,
+    device: &B::Device,
+    progress: &dyn Progress,
+) -> Result<usize> {
+    progress.set_total(cases.len() as u64);
+    // Dropped uncommitted on any error, which removes everything staged so far.
+    let mut staged = StagedDir::new(out)?;
+    for files in cases {
+        let case = load_case(files)?;
+        let labels = predict_case(pipeline, &case, options, device);
+        let name = format!("{}_pred.nii.gz", case.id);
+        write_labels(&staged.file(&name), &labels, &case.header)?;
+        progress.advance(1);
+    }
+    Ok(staged.commit()?.len())
 }
 
 /// Per slice of `case`, its C0, DE and T2 each z-scored over the slice: what the networks read.

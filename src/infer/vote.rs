@@ -17,9 +17,12 @@ use std::path::{Path, PathBuf};
 use ndarray::Array3;
 use nifti::NiftiHeader;
 
+use crate::atomic::StagedDir;
 use crate::data::matching::label_files;
 use crate::data::nifti_read::{into_volume3, read_nifti, same_spacing, spacing3};
+use crate::data::nifti_write::{write_f32, write_i16};
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 
 /// One case's label volumes, one per input, in input order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,6 +316,43 @@ fn check_same_grid(case: &str, first: &LabelVolume<'_>, other: &LabelVolume<'_>)
         ));
     }
     Ok(())
+}
+
+/// Vote every case of `inputs` into `out` as `<case>_pred.nii.gz` and, with `agreement`, each
+/// voxel's agreement as `<case>_agreement.nii.gz` there: what `awsnet vote` and a grid's
+/// ensemble evaluation both run. Both directories appear whole or not at all (`StagedDir`);
+/// returns how many cases were voted.
+pub fn vote_dirs(
+    inputs: &[PathBuf],
+    rule: VoteRule,
+    out: &Path,
+    agreement: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<usize> {
+    let cases = match_inputs(inputs)?;
+    check_out_is_not_an_input(out, inputs)?;
+    progress.set_total(cases.len() as u64);
+    // Dropped uncommitted on any error, which removes everything staged so far.
+    let mut staged = StagedDir::new(out)?;
+    let mut agreed = agreement.map(StagedDir::new).transpose()?;
+    for case in &cases {
+        let voted = vote_case(case, rule)?;
+        let name = |what: &str| format!("{}_{what}.nii.gz", case.case);
+        write_i16(&staged.file(&name("pred")), &voted.labels, &voted.header)?;
+        if let Some(dir) = agreed.as_mut() {
+            write_f32(
+                &dir.file(&name("agreement")),
+                &voted.agreement,
+                &voted.header,
+            )?;
+        }
+        progress.advance(1);
+    }
+    staged.commit()?;
+    if let Some(dir) = agreed {
+        dir.commit()?;
+    }
+    Ok(cases.len())
 }
 
 #[cfg(test)]

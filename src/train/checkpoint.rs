@@ -75,6 +75,20 @@ impl TrainState {
     pub fn weighting(&self) -> Option<&WeightingState> {
         self.extra.as_ref().map(|e| &e.weighting)
     }
+
+    /// Where training stands one epoch later, trained with `alpha`: a DAS child keeps its
+    /// parent's search state (`self.extra`), the update that chooses it moves the search on.
+    pub fn after_epoch(&self, alpha: Vec<f64>, weighting: Option<WeightingState>) -> TrainState {
+        TrainState {
+            epoch: self.epoch + 1,
+            seed: self.seed,
+            alpha,
+            extra: match weighting {
+                Some(weighting) => Some(StateExtra { weighting }),
+                None => self.extra.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

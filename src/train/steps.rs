@@ -441,20 +441,43 @@ pub fn sample<B: AutodiffBackend>(
     })
 }
 
-/// Close auto-weighted epoch `epoch` (0-based) of a run from the scores that arrived: the
-/// search's next state, the child that becomes the parent and the epoch's line.
+/// An auto-weighted epoch closed: which child becomes the parent, the state it continues from
+/// (the search moved on) and the epoch's `weighting.jsonl` line.
+pub struct Closed {
+    pub chosen: usize,
+    pub state: TrainState,
+    pub line: WeightingLine,
+}
+
+/// Close the auto-weighted epoch that the parent in `parent` began, from the scores of the
+/// children that arrived (`candidates` are all of them): what `awsnet train` and a grid's
+/// update task both run.
 pub fn update(
     weighting: &WeightingConfig,
-    state: &WeightingState,
+    parent: &TrainState,
     candidates: &[Candidate],
     scores: &[Score],
-    run_seed: u64,
-    epoch: u64,
-) -> Result<Conclusion> {
-    let mut conclusion =
-        weighting.conclude(state, candidates, scores, epoch_seed(run_seed, epoch))?;
-    conclusion.line.set_epoch(epoch + 1);
-    Ok(conclusion)
+) -> Result<Closed> {
+    let state = parent
+        .weighting()
+        .ok_or_else(|| Error::Internal("an auto-weighted epoch without a search state".into()))?;
+    let epoch = parent.epoch;
+    let Conclusion {
+        chosen,
+        state,
+        mut line,
+    } = weighting.conclude(state, candidates, scores, epoch_seed(parent.seed, epoch))?;
+    line.set_epoch(epoch + 1);
+    let alpha = candidates
+        .iter()
+        .find(|c| c.index == chosen)
+        .map(|c| c.alpha.to_vec())
+        .ok_or_else(|| Error::Internal(format!("the search chose child {chosen}, no candidate")))?;
+    Ok(Closed {
+        chosen,
+        state: parent.after_epoch(alpha, Some(state)),
+        line,
+    })
 }
 
 /// One auto-weighted epoch in one process: every candidate sampled in turn, only the best child
@@ -501,42 +524,21 @@ pub fn auto_epoch<B: AutodiffBackend>(
             epoch + 1
         )));
     };
-    let state = parent.state.weighting().expect("checked by candidates()");
-    let conclusion = update(
-        weighting,
-        state,
-        &candidates,
-        &scores,
-        parent.state.seed,
-        epoch,
-    )?;
-    if index != conclusion.chosen {
+    let closed = update(weighting, &parent.state, &candidates, &scores)?;
+    if index != closed.chosen {
         return Err(Error::Internal(format!(
             "the search chose child {} but child {index} scored best",
-            conclusion.chosen
+            closed.chosen
         )));
     }
-    let alpha = candidates
-        .iter()
-        .find(|c| c.index == conclusion.chosen)
-        .map(|c| c.alpha.to_vec())
-        .expect("the chosen child is a candidate");
-    let state = TrainState {
-        epoch: epoch + 1,
-        seed: parent.state.seed,
-        alpha,
-        extra: Some(StateExtra {
-            weighting: conclusion.state,
-        }),
-    };
     Ok(Stepped {
-        record: record(epoch, child.loss, child.dice, &state.alpha, started),
+        record: record(epoch, child.loss, child.dice, &closed.state.alpha, started),
         trainee: Trainee {
             model: child.model,
             optimizer: child.optimizer,
-            state,
+            state: closed.state,
         },
-        line: Some(conclusion.line),
+        line: Some(closed.line),
     })
 }
 

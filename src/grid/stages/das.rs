@@ -1,14 +1,14 @@
 //! A DAS child (one sample task: the parent's copy trained one epoch with its own α) and the
 //! update that closes an auto-weighted epoch from its children's scores (§3.2.1).
 
-use super::super::plan::ASAN_NETS;
-use super::super::records::{ChildResult, Deployable, Parent};
+use super::super::plan::{Stage, ASAN_NETS};
+use super::super::records::{ChildResult, Deployable};
 use super::super::store::TaskState;
 use super::super::task::{write_json, Task};
 use super::member_state;
 use crate::das::weighting::{Candidate, Score, WeightingState};
 use crate::error::{Error, Result};
-use crate::train::checkpoint::{StateExtra, TrainState};
+use crate::train::checkpoint::TrainState;
 use crate::train::config::{epoch_seed, TrainConfig};
 use crate::train::steps;
 
@@ -43,6 +43,8 @@ fn samples(configs: &[TrainConfig]) -> Result<usize> {
         .ok_or_else(|| Error::Internal("a search stage without samples".into()))
 }
 
+/// Close auto-weighted epoch `epoch` for every member-net: from the scores of the children
+/// that arrived, the search's update chooses the next parent (`parents/<which>.json`).
 pub(crate) fn update(task: &Task<'_>, configs: &[TrainConfig], epoch: u64) -> Result<()> {
     let sampled = task.parent(0)?;
     let before = task
@@ -53,30 +55,12 @@ pub(crate) fn update(task: &Task<'_>, configs: &[TrainConfig], epoch: u64) -> Re
     let out = task.dir().join("parents");
     for (which, config) in configs.iter().enumerate() {
         let (_, parent) = member_state(task, before, which)?;
+        check_epoch(&parent.state, epoch)?;
         let weighting = config
             .weighting
             .as_ref()
             .ok_or_else(|| Error::Internal("an update without a weighting".into()))?;
-        let state = parent
-            .state
-            .weighting()
-            .ok_or_else(|| Error::Internal("a parent without a search state".into()))?;
-        let candidates = candidates(config, &parent.state, epoch)?;
-        let mut results = Vec::new();
-        for child in 0..k {
-            let sample = which * k + child;
-            if task.store.state(&sampled.id, sample)? != TaskState::Done {
-                continue;
-            }
-            let path = task.store.task_dir(&sampled.id, sample).join("result.json");
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
-            let result: Option<ChildResult> = serde_json::from_str(&text)
-                .map_err(|e| Error::input(&path, format!("not a child result: {e}")))?;
-            // None: the child's loss diverged; it counts as missing.
-            if let Some(result) = result {
-                results.push((sample, result));
-            }
-        }
+        let results = arrived(task, sampled, which, k)?;
         if results.is_empty() {
             return Err(Error::training(format!(
                 "no sample of epoch {} arrived for member {} ({:?}): none of its {k} \
@@ -93,43 +77,53 @@ pub(crate) fn update(task: &Task<'_>, configs: &[TrainConfig], epoch: u64) -> Re
                 dice: r.record.validation().score(config.score),
             })
             .collect();
-        let conclusion = steps::update(weighting, state, &candidates, &scores, config.seed, epoch)?;
+        let candidates = candidates(config, &parent.state, epoch)?;
+        let closed = steps::update(weighting, &parent.state, &candidates, &scores)?;
         let (sample, chosen) = results
             .iter()
-            .find(|(_, r)| r.index == conclusion.chosen)
+            .find(|(_, r)| r.index == closed.chosen)
             .ok_or_else(|| Error::Internal("the chosen child sent no result".into()))?;
-        let mut history = parent.history;
-        history.push(chosen.record.clone());
-        let mut lines = parent.lines;
-        lines.push(conclusion.line);
         let child = task
             .store
             .stored(&task.store.task_dir(&sampled.id, *sample).join("child"))?;
-        let mut auto = parent.auto;
-        auto.push(Deployable {
+        let mut next = parent;
+        next.history.push(chosen.record.clone());
+        next.lines.push(closed.line);
+        next.auto.push(Deployable {
             checkpoint: child.clone(),
             epoch: epoch + 1,
             score: chosen.record.validation().score(config.score),
         });
-        let next = Parent {
-            checkpoint: child,
-            state: TrainState {
-                epoch: epoch + 1,
-                seed: config.seed,
-                alpha: chosen.record.alpha.clone(),
-                extra: Some(StateExtra {
-                    weighting: conclusion.state,
-                }),
-            },
-            history,
-            lines,
-            fixed_best: parent.fixed_best,
-            auto,
-            warmup: parent.warmup,
-        };
+        next.checkpoint = child;
+        next.state = closed.state;
         write_json(&out.join(format!("{which}.json")), &next)?;
     }
     Ok(())
+}
+
+/// The results of member-net `which`'s children in sample stage `sampled` that finished, by
+/// task; a child whose loss diverged counts as missing.
+fn arrived(
+    task: &Task<'_>,
+    sampled: &Stage,
+    which: usize,
+    k: usize,
+) -> Result<Vec<(usize, ChildResult)>> {
+    let mut results = Vec::new();
+    for child in 0..k {
+        let sample = which * k + child;
+        if task.store.state(&sampled.id, sample)? != TaskState::Done {
+            continue;
+        }
+        let path = task.store.task_dir(&sampled.id, sample).join("result.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+        let result: Option<ChildResult> = serde_json::from_str(&text)
+            .map_err(|e| Error::input(&path, format!("not a child result: {e}")))?;
+        if let Some(result) = result {
+            results.push((sample, result));
+        }
+    }
+    Ok(results)
 }
 
 /// The children of auto-weighted epoch `epoch` of a member whose state is `state`.

@@ -6,15 +6,14 @@ use std::path::{Path, PathBuf};
 
 use super::super::records::{member_dir, replicate_dir};
 use super::super::task::{relative, write_json, Task};
-use crate::atomic;
 use crate::data::cases::discover;
 use crate::data::labels::Target;
 use crate::data::matching::CasePair;
-use crate::data::nifti_write::{write_f32, write_i16};
 use crate::error::{Error, Result};
-use crate::eval::evaluate::{evaluate_pair, CaseEvaluation};
+use crate::eval::evaluate::{evaluate_cases, CaseEvaluation};
 use crate::eval::summary::eval_json;
-use crate::infer::vote::{match_inputs, vote_case, VoteRule};
+use crate::infer::vote::{vote_dirs, VoteRule};
+use crate::progress::Silent;
 
 /// Evaluate the method's prediction or, with several replicates, each replicate's (in
 /// `seed<r>/`, counting from 1) and then their mean per case (`eval::replicates`): the
@@ -62,16 +61,7 @@ pub(crate) fn evaluate_predicted(
         // Region by region (MyoPS codes), with each voxel's agreement beside the vote.
         let voted = out.join("voted");
         let agreement = out.join("agreement");
-        let mut staged = atomic::StagedDir::new(&voted)?;
-        let mut agreed = atomic::StagedDir::new(&agreement)?;
-        for case in match_inputs(&dirs)? {
-            let v = vote_case(&case, VoteRule::Nested)?;
-            let name = |what: &str| format!("{}_{what}.nii.gz", case.case);
-            write_i16(&staged.file(&name("pred")), &v.labels, &v.header)?;
-            write_f32(&agreed.file(&name("agreement")), &v.agreement, &v.header)?;
-        }
-        staged.commit()?;
-        agreed.commit()?;
+        vote_dirs(&dirs, VoteRule::Nested, &voted, Some(&agreement), &Silent)?;
         voted
     } else {
         dirs[0].clone()
@@ -99,26 +89,29 @@ pub(crate) fn evaluate_dir(
     targets: &[Target],
 ) -> Result<Vec<CaseEvaluation>> {
     let references = discover(test)?;
-    let mut evaluated = Vec::with_capacity(cases.len());
-    for id in cases {
-        let reference = references
-            .iter()
-            .find(|c| &c.id == id)
-            .and_then(|c| c.gd.clone())
-            .ok_or_else(|| Error::case(id, format!("no labels in {}", test.display())))?;
-        let pair = CasePair {
-            case: id.clone(),
-            prediction: pred.join(format!("{id}_pred.nii.gz")),
-            reference,
-        };
-        let mut case = evaluate_pair(&pair, targets)?;
+    let pairs = cases
+        .iter()
+        .map(|id| {
+            let reference = references
+                .iter()
+                .find(|c| &c.id == id)
+                .and_then(|c| c.gd.clone())
+                .ok_or_else(|| Error::case(id, format!("no labels in {}", test.display())))?;
+            Ok(CasePair {
+                case: id.clone(),
+                prediction: pred.join(format!("{id}_pred.nii.gz")),
+                reference,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut evaluated = evaluate_cases(&pairs, targets, &Silent)?;
+    for (case, pair) in evaluated.iter_mut().zip(&pairs) {
         // Paths relative to the run and to the test directory: the same grid evaluates to
         // the same bytes wherever it ran.
         case.prediction_file = relative(&task.store.root, &pair.prediction)
             .display()
             .to_string();
         case.reference_file = relative(test, &pair.reference).display().to_string();
-        evaluated.push(case);
     }
     Ok(evaluated)
 }
