@@ -120,6 +120,18 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "the grid plans and runs tasks; model code stays in model and train",
     ),
     (
+        "grid/stages",
+        &[
+            "super::das",
+            "super::evaluate",
+            "super::predict",
+            "super::stats",
+            "super::report",
+            "stages::",
+        ],
+        "a stage reads its parents' records, never another stage's code",
+    ),
+    (
         "progress.rs",
         &["burn::", "use burn", "crate::"],
         "the progress seam depends on nothing of ours",

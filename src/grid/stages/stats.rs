@@ -14,13 +14,14 @@ use super::super::seeds as plan_seeds;
 use super::super::spec::target_name;
 use super::super::status::HealthFlag;
 use super::super::task::{relative, write_json, Task};
-use super::report::paper_tables;
 use crate::atomic;
+use crate::data::labels::Target;
 use crate::error::{Error, Result};
 use crate::eval::ensemble::{vote_vs_members, VoteVsMembers};
 use crate::eval::metrics::MaskMetrics;
 use crate::eval::stats::samples::load_samples;
 use crate::eval::stats::{compare_family, CompareOptions, Comparison, Family};
+use crate::report::tables::{mean_std_table, p_value_table, render, Format, MethodEval, PValue};
 
 pub(crate) fn stats(
     task: &Task<'_>,
@@ -303,4 +304,49 @@ fn seeds(plan: &Plan) -> Seeds {
         validation_split: plan_seeds::validation_split(job),
         bootstrap: plan_seeds::bootstrap(job),
     }
+}
+
+/// The paper-style tables of a summary (what `awsnet table` prints): mean ± std per method,
+/// then the comparisons' p-values, raw and Holm-adjusted.
+fn paper_tables(summary: &Summary<'_>) -> Result<String> {
+    let methods: Vec<MethodEval<'_>> = summary
+        .methods
+        .iter()
+        .map(|(name, m)| MethodEval {
+            name: name.clone(),
+            eval: &m["eval"],
+        })
+        .collect();
+    let targets: Vec<Target> = methods
+        .first()
+        .and_then(|m| m.eval["targets"].as_array())
+        .map(|ts| {
+            ts.iter()
+                .filter_map(|t| serde_json::from_value(t.clone()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut text = String::from("# Mean ± std over the test cases\n\n");
+    text += &render(
+        &mean_std_table(&methods, &targets, &["dice", "jaccard", "hd", "assd"])?,
+        Format::Markdown,
+    );
+    if !summary.comparisons.is_empty() {
+        let comparisons: Vec<serde_json::Value> = summary
+            .comparisons
+            .iter()
+            .map(|c| serde_json::to_value(c).expect("comparisons encode"))
+            .collect();
+        for (title, which) in [
+            ("Paired t-test p-values", PValue::T),
+            ("Holm-adjusted over the family", PValue::THolm),
+        ] {
+            text += &format!("\n# {title}\n\n");
+            text += &render(
+                &p_value_table(&comparisons, which, false)?,
+                Format::Markdown,
+            );
+        }
+    }
+    Ok(text)
 }
